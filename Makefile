@@ -1,0 +1,67 @@
+# Promoter: `make run` brings everything up, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The newest Python 3.14/3.13/3.12 that actually runs (pyenv's versions included).
+PYTHON ?= $(shell for v in 3.14 3.13 3.12; do \
+	for c in python$$v $$(ls -d $$HOME/.pyenv/versions/$$v*/bin/python$$v /root/.pyenv/versions/$$v*/bin/python$$v 2>/dev/null | sort -rV); do \
+	  if $$c -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo $$c; exit 0; fi; \
+	done; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN_PACKAGES := docker-registry skopeo
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql chromium chromium-driver
+
+.PHONY: help run test lint bench clean python system-run system-test
+
+help:
+	@echo "make run    start Promoter (registry, worker, web) on http://127.0.0.1:$${PROMOTER_PORT:-8000}"
+	@echo "make test   run the whole test suite (real PostgreSQL, registries, skopeo, Chromium)"
+	@echo "make lint   ruff"
+
+python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "Promoter needs Python 3.12 or newer and none was found."; \
+	  echo "Install one with:  sudo apt-get install -y python3.13 python3.13-venv   (Debian 13 / Ubuntu 24.04+)"; \
+	  echo "or:                pyenv install 3.13"; \
+	  exit 1; fi
+
+$(VENV)/.installed: pyproject.toml | python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+# Install missing Debian packages when root, else print the exact command.
+define ensure_packages
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Missing system packages. Run:  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; fi
+endef
+
+system-run:
+	$(call ensure_packages,$(RUN_PACKAGES))
+
+system-test:
+	$(call ensure_packages,$(TEST_PACKAGES))
+
+run: $(VENV)/.installed system-run
+	$(PY) manage.py collectstatic --noinput -v 0
+	exec $(PY) manage.py run_promoter
+
+test: $(VENV)/.installed system-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed system-test
+	$(PY) bench/promotion.py
+
+clean:
+	rm -rf $(VENV) staticfiles

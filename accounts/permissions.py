@@ -1,0 +1,151 @@
+"""The one place that decides what a principal may do (pages, API and token service ask it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.db.models import Q
+
+from accounts.models import ApiKey, Permission, Privilege
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from registries.models import Registry
+
+ALL = None  # registry id key for privileges on all registries
+FEED_KEY_PERMISSIONS = {Permission.VIEW, Permission.PUBLISH, Permission.PROMOTE, Permission.DELETE}
+
+
+@dataclass
+class Principal:
+    """Who is acting: a user, an API key, Anonymous, or the portal's own promotion identity."""
+
+    user: AbstractBaseUser | None = None
+    api_key: ApiKey | None = None
+    system: bool = False
+    _grants: dict | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        return cls()
+
+    @classmethod
+    def promoter(cls) -> Principal:
+        """The portal's own identity: the only one that writes into Validated registries."""
+        return cls(system=True)
+
+    @classmethod
+    def from_request(cls, request) -> Principal:
+        principal = getattr(request, "principal", None)
+        if principal is not None:
+            return principal
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return cls(user=user)
+        return cls()
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.system and self.user is None and self.api_key is None
+
+    @property
+    def name(self) -> str:
+        """How History names the actor."""
+        if self.system:
+            return "Promoter"
+        if self.api_key is not None:
+            return f"API key {self.api_key.name}"
+        if self.user is not None:
+            return self.user.get_username()
+        return "Anonymous"
+
+    @property
+    def history_user(self):
+        return self.user if self.user is not None and self.user.is_authenticated else None
+
+    @property
+    def token_subject(self) -> str:
+        """The `sub` of docker tokens; the registry echoes it as actor.name in notifications."""
+        if self.system:
+            return "promoter"
+        if self.api_key is not None:
+            return f"apikey:{self.api_key.pk}"
+        if self.user is not None:
+            return self.user.get_username()
+        return ""
+
+    # --- decisions --------------------------------------------------------
+    def _user_grants(self) -> dict:
+        """{registry_id | None: (granted perms, restricted perms)} for the user part."""
+        if self._grants is not None:
+            return self._grants
+        principal_q = Q(anonymous=True)
+        user = self.user
+        if user is not None and user.is_authenticated:
+            principal_q |= Q(user=user) | Q(group__in=user.groups.all())
+        grants: dict = {}
+        for privilege in Privilege.objects.filter(principal_q).select_related("task"):
+            granted, restricted = grants.setdefault(privilege.registry_id, (set(), set()))
+            target = granted if privilege.effect == Privilege.Effect.GRANT else restricted
+            target.update(privilege.task.permissions)
+        self._grants = grants
+        return grants
+
+    def _user_has(self, permission: str, registry_id: int | None) -> bool:
+        user = self.user
+        if user is not None and user.is_authenticated and user.is_superuser:
+            return True
+        if user is not None and not user.is_active:
+            return False
+        grants = self._user_grants()
+        restricted = set(grants.get(ALL, (set(), set()))[1])
+        granted = set(grants.get(ALL, (set(), set()))[0])
+        if registry_id is not None:
+            granted |= grants.get(registry_id, (set(), set()))[0]
+            restricted |= grants.get(registry_id, (set(), set()))[1]
+        if permission in restricted:
+            return False  # restrict beats grant
+        return permission in granted or (
+            Permission.ADMINISTER in granted and Permission.ADMINISTER not in restricted
+        )
+
+    def has(self, permission: str, registry: Registry | None = None) -> bool:
+        """May this principal do `permission` on `registry` (or on the portal when None)?"""
+        if self.system:
+            return True
+        registry_id = registry.pk if registry is not None else None
+        key = self.api_key
+        if key is not None:
+            if key.kind == ApiKey.Kind.SYSTEM:
+                return True
+            if key.kind == ApiKey.Kind.FEED:
+                if permission not in key.permissions or registry is None:
+                    return False
+                return key.registries.filter(pk=registry_id).exists()
+            # Personal keys act as their user.
+        return self._user_has(permission, registry_id)
+
+    def is_administrator(self) -> bool:
+        return self.has(Permission.ADMINISTER)
+
+    def can_push(self, registry: Registry) -> bool:
+        """Push into a registry: Publish, and never into a Validated/Promoted one but by promotion."""
+        if registry.is_validated:
+            return self.system
+        return self.has(Permission.PUBLISH, registry)
+
+    def can_promote(self, source: Registry, target: Registry) -> bool:
+        """Promoting needs Promote on the target and View on the source."""
+        return self.has(Permission.PROMOTE, target) and self.has(Permission.VIEW, source)
+
+    def registries_with(self, permission: str):
+        """Registries on which the principal holds `permission`: the choke point for lists."""
+        from registries.models import Registry
+
+        registries = Registry.objects.all()
+        if self.system:
+            return registries
+        allowed = [r.pk for r in registries if self.has(permission, r)]
+        return Registry.objects.filter(pk__in=allowed)

@@ -1,0 +1,111 @@
+"""Docker registry tokens: the signing key, its libtrust key id, and minting JWTs."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from django.conf import settings
+
+
+def ensure_signing_key(key_path: Path | None = None, cert_path: Path | None = None) -> tuple[Path, Path]:
+    """Create the RSA signing key and its self-signed certificate once (the registry's rootcertbundle)."""
+    key_path = Path(key_path or settings.PROMOTER_TOKEN_KEY)
+    cert_path = Path(cert_path or settings.PROMOTER_TOKEN_CERT)
+    if key_path.exists() and cert_path.exists():
+        return key_path, cert_path
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "promoter token signer")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    tmp = key_path.with_suffix(".tmp")
+    tmp.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    tmp.chmod(0o600)
+    tmp.replace(key_path)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def libtrust_kid(public_key) -> str:
+    """The key id distribution expects: SHA-256 of the DER SPKI, 30 bytes, base32, groups of 4."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+@lru_cache(maxsize=4)
+def _load_key(key_path: str, mtime: float):
+    pem = Path(key_path).read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    return key, libtrust_kid(key.public_key())
+
+
+def signing_key():
+    """The private key and its kid (cached; reloaded when the file changes)."""
+    key_path, _ = ensure_signing_key()
+    return _load_key(str(key_path), key_path.stat().st_mtime)
+
+
+def mint_token(*, subject: str, access: list[dict], ttl: int | None = None) -> tuple[str, int]:
+    """Sign a registry token granting `access`; returns (jwt, expires_in seconds)."""
+    key, kid = signing_key()
+    ttl = ttl or settings.PROMOTER_TOKEN_TTL
+    now = int(time.time())
+    claims = {
+        "iss": settings.PROMOTER_TOKEN_ISSUER,
+        "sub": subject,
+        "aud": settings.PROMOTER_TOKEN_SERVICE,  # a string: distribution 2.8 rejects a list
+        "exp": now + ttl,
+        "nbf": now - 5,
+        "iat": now,
+        "jti": secrets.token_hex(16),
+        "access": access,
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}), ttl
+
+
+def parse_scope(scope: str) -> dict | None:
+    """`repository:team/api:pull,push` -> {type, name, actions}; None when malformed."""
+    parts = scope.split(":")
+    if len(parts) < 3:
+        return None
+    kind, actions = parts[0], parts[-1]
+    name = ":".join(parts[1:-1])  # names may carry a port-less host with ':'? keep all but ends
+    if not kind or not name:
+        return None
+    return {"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]}
+
+
+def system_token_provider(scopes: list[str]) -> str:
+    """Token provider for the portal's own client: the promotion identity gets what it asks."""
+    access = [s for s in (parse_scope(scope) for scope in scopes) if s is not None]
+    token, _ = mint_token(subject="promoter", access=access)
+    return token

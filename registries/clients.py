@@ -1,0 +1,46 @@
+"""Builds the OCI client for a Registry (the portal's glue to registries/oci/)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from registries.models import Registry
+from registries.oci import RegistryClient
+
+
+def bundled_client() -> RegistryClient:
+    """The portal's client for the bundled registry; it mints its own tokens, no password stored."""
+    provider = None
+    if settings.PROMOTER_REGISTRY_TOKEN_AUTH:
+        from accounts.tokens import system_token_provider
+
+        provider = system_token_provider
+    return RegistryClient(
+        settings.PROMOTER_REGISTRY_URL,
+        token_provider=provider,
+        timeout=(5, settings.PROMOTER_REGISTRY_TIMEOUT),
+    )
+
+
+def client_for(registry: Registry) -> RegistryClient:
+    """A client that reaches `registry`'s backing OCI registry with the right credentials."""
+    if registry.is_bundled:
+        return bundled_client()
+    return RegistryClient(
+        registry.endpoint,
+        username=registry.username or None,
+        password=registry.password or None,
+        timeout=(5, settings.PROMOTER_REGISTRY_TIMEOUT),
+    )
+
+
+def same_backing_host(a: Registry, b: Registry) -> bool:
+    """True when blobs can be cross-repository mounted between the two registries."""
+    if a.is_bundled and b.is_bundled:
+        return True
+    return (
+        not a.is_bundled
+        and not b.is_bundled
+        and a.endpoint.rstrip("/") == b.endpoint.rstrip("/")
+        and a.username == b.username
+    )

@@ -1,0 +1,39 @@
+from django import forms
+
+from registries.models import Registry
+from registries.promotions import COMMENT_MAX
+
+
+class PromoteForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=Registry.objects.none(), empty_label=None,
+                                    label="Promote to")
+    comment = forms.CharField(required=False, max_length=COMMENT_MAX,
+                              widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why? e.g. Ready for testing"}))
+
+    def __init__(self, *args, targets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = Registry.objects.filter(pk__in=[t.pk for t in targets])
+
+
+class RegistryForm(forms.ModelForm):
+    class Meta:
+        model = Registry
+        fields = ["name", "description", "usage_type", "promote_to", "active", "endpoint",
+                  "namespace", "username", "password"]
+        widgets = {"password": forms.PasswordInput(render_value=True),
+                   "description": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {
+            "usage_type": "Validated/Promoted registries accept content only by promotion.",
+            "promote_to": "When set, images in this registry can be promoted only there.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        others = Registry.objects.all()
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+            # The usage type is chosen at creation.
+            self.fields["usage_type"].disabled = True
+            self.fields["name"].disabled = True
+        self.fields["promote_to"].queryset = others
+        self.fields["promote_to"].required = False

@@ -1,0 +1,278 @@
+"""Registries, repositories, tags, promotions and the append-only History."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+REGISTRY_NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+    "Use lower-case letters, digits and single . _ - between them, e.g. devdocker.",
+)
+
+
+class Registry(models.Model):
+    """ProGet's feed: a named place images live, on the bundled registry or an external one."""
+
+    class UsageType(models.TextChoices):
+        GENERAL = "general", "General"
+        VALIDATED = "validated", "Validated/Promoted"
+
+    name = models.CharField(max_length=64, unique=True, validators=[REGISTRY_NAME_VALIDATOR])
+    description = models.TextField(blank=True, max_length=4000)
+    usage_type = models.CharField(
+        max_length=16, choices=UsageType.choices, default=UsageType.GENERAL
+    )
+    promote_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="promoted_from",
+        verbose_name="Promote To",
+    )
+    # Blank endpoint: a namespace (the registry's name) on the bundled backing registry.
+    endpoint = models.URLField(blank=True, help_text="Leave empty for the bundled registry.")
+    namespace = models.CharField(
+        max_length=255, blank=True, help_text="Path prefix on an external registry, if any."
+    )
+    username = models.CharField(max_length=255, blank=True)
+    password = models.CharField(max_length=1024, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "registries"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_bundled(self) -> bool:
+        return not self.endpoint
+
+    @property
+    def is_validated(self) -> bool:
+        return self.usage_type == self.UsageType.VALIDATED
+
+    @property
+    def prefix(self) -> str:
+        """Path prefix of this registry's repositories on its backing registry."""
+        if self.is_bundled:
+            return self.name
+        return self.namespace.strip("/")
+
+    def backing_path(self, repository: str) -> str:
+        """`team/api` in this registry -> the repository name on the backing registry."""
+        return f"{self.prefix}/{repository}" if self.prefix else repository
+
+    def repository_from_backing(self, path: str) -> str | None:
+        """Inverse of backing_path; None when the path is not inside this registry."""
+        if not self.prefix:
+            return path
+        head = self.prefix + "/"
+        return path[len(head) :] if path.startswith(head) and len(path) > len(head) else None
+
+    @property
+    def pull_host(self) -> str:
+        if self.is_bundled:
+            return settings.PROMOTER_REGISTRY_HOST
+        return self.endpoint.split("://", 1)[-1].rstrip("/")
+
+    def clean(self) -> None:
+        if self.promote_to_id and self.promote_to_id == self.pk:
+            raise ValidationError({"promote_to": "A registry cannot promote to itself."})
+
+
+class Repository(models.Model):
+    """An image name inside a registry, e.g. team/api."""
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="repositories")
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["registry", "name"], name="unique_repository")
+        ]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return f"{self.registry.name}/{self.name}"
+
+
+class Tag(models.Model):
+    """A name pointing at a digest inside a repository."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    digest = models.CharField(max_length=140, db_index=True)
+    media_type = models.CharField(max_length=128, blank=True)
+    size = models.BigIntegerField(default=0)
+    platforms = models.JSONField(default=list, blank=True)
+    pushed_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    # The digest the tag pointed at before the last promotion, for Roll back.
+    previous_digest = models.CharField(max_length=140, blank=True)
+
+    class Meta:
+        ordering = ["-pushed_at", "name"]
+        constraints = [models.UniqueConstraint(fields=["repository", "name"], name="unique_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.name}"
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest.split(":", 1)[-1][:12]
+
+
+class HistoryEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: ARG002
+        raise TypeError("History is append-only.")
+
+    def delete(self):
+        raise TypeError("History is append-only.")
+
+
+class HistoryEvent(models.Model):
+    """Append-only record on an image: who did what, when, from where to where, and why."""
+
+    class Action(models.TextChoices):
+        PUSHED = "pushed", "Pushed"
+        PROMOTED = "promoted", "Promoted"
+        DELETED = "deleted", "Deleted"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    registry = models.CharField(max_length=64, db_index=True)
+    repository = models.CharField(max_length=255)
+    tag = models.CharField(max_length=128, blank=True)
+    digest = models.CharField(max_length=140, db_index=True)
+    actor = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_registry = models.CharField(max_length=64, blank=True)
+    to_registry = models.CharField(max_length=64, blank=True)
+    comment = models.TextField(blank=True, max_length=4000)
+    promotion = models.ForeignKey(
+        "Promotion", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    # Identifies one registry notification, so a redelivered event is recorded once.
+    source_event_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    objects = HistoryEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["repository", "digest"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_event_id"],
+                condition=~Q(source_event_id=""),
+                name="unique_history_source_event",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.registry}/{self.repository}:{self.tag}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("History is append-only: events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("History is append-only: events cannot be deleted.")
+
+
+class Promotion(models.Model):
+    """One image copied by digest from (registry, repository, tag) to a target registry."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="promotions_out")
+    target = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="promotions_in")
+    repository = models.CharField(max_length=255)
+    tag = models.CharField(max_length=128)
+    digest = models.CharField(max_length=140)
+    media_type = models.CharField(max_length=128, blank=True)
+    comment = models.TextField(blank=True, max_length=4000)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    actor = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    blobs_total = models.IntegerField(default=0)
+    blobs_copied = models.IntegerField(default=0)
+    blobs_mounted = models.IntegerField(default=0)
+    blobs_skipped = models.IntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    manifests_total = models.IntegerField(default=0)
+    manifests_copied = models.IntegerField(default=0)
+    signatures_copied = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    # The digest the target tag pointed at before this promotion ("" when new).
+    previous_digest = models.CharField(max_length=140, blank=True)
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One running promotion per target tag: the lock that serializes them.
+            models.UniqueConstraint(
+                fields=["target", "repository", "tag"],
+                condition=Q(status="running"),
+                name="one_running_promotion_per_target_tag",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.name}/{self.repository}:{self.tag} -> {self.target.name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def progress_label(self) -> str:
+        from django.template.defaultfilters import filesizeformat
+
+        done = self.blobs_copied + self.blobs_mounted + self.blobs_skipped
+        return (f"{done} of {self.blobs_total} blobs · {filesizeformat(self.bytes_done)} of "
+                f"{filesizeformat(self.bytes_total)}")
+
+    @property
+    def percent(self) -> int:
+        total = self.bytes_total or 0
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not total:
+            return 0
+        done = min(self.bytes_done, total)
+        return int(done * 100 / total)
+

@@ -1,0 +1,141 @@
+"""Pages for promoting: the ▼ Promote dialog, progress, the promotions list, roll back, Manage Feed."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.models import Permission
+from accounts.permissions import Principal
+from registries import selectors
+from registries.forms import PromoteForm, RegistryForm
+from registries.promotions import (
+    PromotionError,
+    allowed_targets,
+    promotion_request,
+    promotion_retry,
+    tag_roll_back,
+)
+
+
+def _tag_context(request: HttpRequest, registry: str, repository: str, tag: str):
+    principal = Principal.from_request(request)
+    reg = selectors.registry_get(principal=principal, name=registry)
+    repo = selectors.repository_get(registry=reg, name=repository)
+    tag_obj = selectors.tag_get(repository=repo, name=tag)
+    return principal, reg, repo, tag_obj
+
+
+@require_http_methods(["GET", "POST"])
+def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
+    principal, reg, repo, tag_obj = _tag_context(request, registry, repository, tag)
+    targets = allowed_targets(source=reg, principal=principal)
+    form = PromoteForm(request.POST or None, targets=targets)
+    error = ""
+    if not targets:
+        error = (f"You may not promote from {reg.name}: that needs Promote Packages on "
+                 f"{reg.promote_to.name if reg.promote_to else 'a target registry'}.")
+    elif request.method == "POST" and form.is_valid():
+        try:
+            promotion = promotion_request(
+                source=reg, repository=repo.name, tag=tag_obj.name,
+                target=form.cleaned_data["target"], actor=principal,
+                comment=form.cleaned_data["comment"],
+            )
+        except PromotionError as exc:
+            error = exc.message
+        else:
+            if request.htmx:
+                return render(request, "registries/promotion_detail.html#progress-dialog",
+                              {"promotion": promotion, "poll": True})
+            return redirect("registries:promotion_detail", promotion_id=promotion.pk)
+    context = {"registry": reg, "repository": repo, "tag": tag_obj, "form": form,
+               "targets": targets, "error": error}
+    status = 400 if request.method == "POST" else 200
+    if request.htmx:
+        return render(request, "registries/promotion_form.html#dialog", context, status=status)
+    return render(request, "registries/promotion_form.html", context, status=status)
+
+
+@require_GET
+def promotion_detail(request: HttpRequest, promotion_id: int) -> HttpResponse:
+    promotion = selectors.promotion_get(principal=Principal.from_request(request),
+                                        promotion_id=promotion_id)
+    context = {"promotion": promotion, "poll": not promotion.is_finished}
+    if request.htmx and request.GET.get("partial") == "dialog":
+        return render(request, "registries/promotion_detail.html#progress-dialog", context)
+    if request.htmx and request.GET.get("partial") == "progress":
+        return render(request, "registries/promotion_detail.html#progress", context)
+    return render(request, "registries/promotion_detail.html", context)
+
+
+@require_http_methods(["POST"])
+def promotion_run_again(request: HttpRequest, promotion_id: int) -> HttpResponse:
+    principal = Principal.from_request(request)
+    promotion = selectors.promotion_get(principal=principal, promotion_id=promotion_id)
+    try:
+        with transaction.atomic():
+            promotion_retry(promotion=promotion, actor=principal)
+    except PromotionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, "The promotion was queued again.")
+    return redirect("registries:promotion_detail", promotion_id=promotion.pk)
+
+
+@require_GET
+def promotion_list(request: HttpRequest) -> HttpResponse:
+    page = selectors.promotion_list(principal=Principal.from_request(request),
+                                    page=request.GET.get("page", 1))
+    return render(request, "registries/promotion_list.html", {"page_obj": page})
+
+
+@require_http_methods(["GET", "POST"])
+def roll_back(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
+    principal, reg, repo, tag_obj = _tag_context(request, registry, repository, tag)
+    if not principal.has(Permission.PROMOTE, reg):
+        raise PermissionDenied(f"You may not roll back tags in {reg.name}.")
+    tag_url = reverse("registries:tag_detail", args=[reg.name, repo.name, tag_obj.name])
+    error = ""
+    if request.method == "POST":
+        try:
+            tag_roll_back(tag=tag_obj, actor=principal)
+        except PromotionError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"{repo.name}:{tag_obj.name} in {reg.name} was rolled back.")
+            if request.htmx:
+                return HttpResponseClientRedirect(tag_url + "?tab=history")
+            return redirect(tag_url + "?tab=history")
+    context = {"registry": reg, "repository": repo, "tag": tag_obj, "error": error,
+               "tag_url": tag_url}
+    if request.htmx:
+        return render(request, "registries/tag_confirm_rollback.html#dialog", context)
+    return render(request, "registries/tag_confirm_rollback.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpResponse:
+    """Manage Feed: edit a registry (or create one when `registry` is None)."""
+    from registries.services import registry_save
+
+    principal = Principal.from_request(request)
+    instance = None
+    if registry is not None:
+        instance = selectors.registry_get(principal=principal, name=registry,
+                                          permission=Permission.MANAGE_FEED)
+    elif not principal.is_administrator():
+        raise PermissionDenied("Only administrators may create registries.")
+    form = RegistryForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        saved = registry_save(form=form, actor=principal)
+        messages.success(request, f"Saved {saved.name}.")
+        return redirect("registries:registry_detail", registry=saved.name)
+    return render(request, "registries/registry_form.html", {"form": form, "registry": instance},
+                  status=400 if request.method == "POST" else 200)
