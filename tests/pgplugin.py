@@ -47,6 +47,10 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pytest_load_initial_conftests(early_config, parser, args):
     # Tests never touch a developer's .run/ data.
     os.environ["PROMOTER_DATA_DIR"] = tempfile.mkdtemp(prefix="promoter-data-")
+    # Promotions run in-process unless a test asks for the real worker (real_worker fixture).
+    os.environ.setdefault(
+        "PROMOTER_TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend"
+    )
     if os.environ.get("DATABASE_URL"):
         return
     root = Path(tempfile.mkdtemp(prefix="promoter-pg-"))

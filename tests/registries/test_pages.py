@@ -1,0 +1,129 @@
+"""Server-rendered pages over the real registry: what a person sees, and no 500s."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from registries.models import Registry, Repository, Tag
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_client(client, demo):
+    client.force_login(get_user_model().objects.get(username="Admin"))
+    return client
+
+
+@pytest.fixture
+def indexed(pushed):
+    repo, info = pushed
+    wait_for(lambda: Tag.objects.filter(repository__name=repo, name="1.0").exists(), timeout=5)
+    return repo, info
+
+
+def test_registry_list_shows_the_pipeline(admin_client):
+    page = admin_client.get("/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for name in ("devdocker", "rcdocker", "proddocker"):
+        assert name in html
+    assert "Validated/Promoted" in html
+
+
+def test_registry_page_lists_repositories_with_filter_and_breadcrumbs(admin_client, indexed):
+    repo, _ = indexed
+    page = admin_client.get("/registries/devdocker/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert repo in html
+    assert 'aria-label="Breadcrumb"' in html
+    filtered = admin_client.get("/registries/devdocker/", {"q": "no-such-thing"})
+    assert "No repository matches" in filtered.content.decode()
+
+
+def test_tag_page_shows_digest_layers_and_pull_command(admin_client, indexed):
+    repo, info = indexed
+    page = admin_client.get(f"/registries/devdocker/images/{repo}:1.0")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert info.digest in html
+    assert f"/devdocker/{repo}@{info.digest}" in html  # docker pull command
+    for layer in info.layers:
+        assert layer[7:19] in html
+    assert "Registries</a>" in html and "devdocker</a>" in html
+
+
+def test_tag_history_tab_lists_the_push(admin_client, indexed):
+    repo, _ = indexed
+    page = admin_client.get(f"/registries/devdocker/images/{repo}:1.0", {"tab": "history"})
+    html = page.content.decode()
+    assert "Pushed" in html and "by Admin" in html
+
+
+def test_htmx_tab_request_gets_only_the_partial(admin_client, indexed):
+    repo, _ = indexed
+    page = admin_client.get(f"/registries/devdocker/images/{repo}:1.0", {"tab": "history"},
+                            HTTP_HX_REQUEST="true", HTTP_HX_TARGET="tab-content")
+    html = page.content.decode()
+    assert 'id="tab-content"' in html
+    assert "<html" not in html
+
+
+@pytest.mark.parametrize("path", [
+    "/registries/nope/",
+    "/registries/devdocker/images/no/such:1.0",
+    "/registries/devdocker/images/no/such",
+    "/registries/UPPER/",
+    "/registries/devdocker/images/bad..name:1.0",
+    "/promotions/999999/",
+])
+def test_unknown_names_give_404_pages(admin_client, path):
+    page = admin_client.get(path)
+    assert page.status_code == 404
+    assert "Promoter" in page.content.decode()
+
+
+def test_tag_page_with_registry_down_shows_a_banner_not_a_500(admin_client, demo):
+    from tests.support.net import free_port
+
+    down = Registry.objects.create(name="offline", endpoint=f"http://127.0.0.1:{free_port()}")
+    repo = Repository.objects.create(registry=down, name="team/api")
+    from django.utils import timezone
+
+    Tag.objects.create(repository=repo, name="1.0", digest="sha256:" + "a" * 64,
+                       media_type="application/vnd.oci.image.manifest.v1+json", size=10,
+                       pushed_at=timezone.now())
+    page = admin_client.get("/registries/offline/images/team/api:1.0")
+    assert page.status_code == 200
+    assert "could not be read" in page.content.decode()
+
+
+def test_healthz_reports_database_and_registry(client, demo, settings):
+    ok = client.get("/healthz")
+    assert ok.status_code == 200
+    assert ok.json() == {"status": "ok", "database": "ok", "registry": "ok"}
+    from tests.support.net import free_port
+
+    settings.PROMOTER_REGISTRY_URL = f"http://127.0.0.1:{free_port()}"
+    down = client.get("/healthz")
+    assert down.status_code == 503
+    assert down.json()["registry"].startswith("down")
+
+
+def test_repository_page_paginates_thousands_of_tags_in_few_queries(admin_client, demo, django_assert_max_num_queries):
+    from django.utils import timezone
+
+    registry = Registry.objects.get(name="devdocker")
+    repo = Repository.objects.create(registry=registry, name="big/repo")
+    now = timezone.now()
+    Tag.objects.bulk_create(
+        Tag(repository=repo, name=f"v{i}", digest=f"sha256:{i:064x}", size=i, pushed_at=now)
+        for i in range(2000)
+    )
+    with django_assert_max_num_queries(12):
+        page = admin_client.get("/registries/devdocker/images/big/repo", {"page": 3})
+    assert page.status_code == 200
+    assert page.content.decode().count("<tr>") >= 50
