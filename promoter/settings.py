@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "accounts",
     "registries",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "api.middleware.ApiGuardMiddleware",  # before the key is read: size, control characters
+    "accounts.middleware.ApiAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -103,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.principal",
             ],
         },
     },
@@ -146,6 +150,11 @@ TASKS = {
     }
 }
 
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Holders of the Administer task may use Django's admin (permissions only, no sign-in).
+    "accounts.backends.AdministratorBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -185,7 +194,10 @@ LOGGING = {
 # --- Promoter ---------------------------------------------------------------
 # The backing OCI registry: where the portal's client talks to it, and the
 # host:port docker clients use (shown in `docker pull` commands).
-PROMOTER_REGISTRY_URL = env("PROMOTER_REGISTRY_URL", "http://127.0.0.1:5000").rstrip("/")
+PROMOTER_REGISTRY_PORT = env_int("PROMOTER_REGISTRY_PORT", 5000)
+PROMOTER_REGISTRY_URL = env(
+    "PROMOTER_REGISTRY_URL", f"http://127.0.0.1:{PROMOTER_REGISTRY_PORT}"
+).rstrip("/")
 PROMOTER_REGISTRY_HOST = env(
     "PROMOTER_REGISTRY_HOST", f"localhost:{urlparse(PROMOTER_REGISTRY_URL).port or 5000}"
 )

@@ -56,7 +56,9 @@ class CopyCounters:
     signatures_copied: int = 0
 
 
-def plan_image(client: RegistryClient, path: str, reference: str, *, expect_digest: str = "") -> CopyPlan:
+def plan_image(
+    client: RegistryClient, path: str, reference: str, *, expect_digest: str = ""
+) -> CopyPlan:
     """Read the image graph from the source (manifests only; blobs are not fetched)."""
     top = client.get_manifest(path, reference)
     if expect_digest and top.digest != expect_digest:
@@ -69,18 +71,20 @@ def plan_image(client: RegistryClient, path: str, reference: str, *, expect_dige
     return plan
 
 
-def _walk(client: RegistryClient, path: str, node: ManifestNode, plan: CopyPlan, depth: int) -> None:
+def _walk(
+    client: RegistryClient, path: str, node: ManifestNode, plan: CopyPlan, depth: int
+) -> None:
     parsed = oci_manifest.parse(node.body, node.media_type)
     if oci_manifest.is_index(node.media_type):
         if depth >= MAX_DEPTH:
             raise oci_manifest.ManifestInvalid(f"{path}@{node.digest} nests indexes too deeply.")
         for child in oci_manifest.child_manifests(parsed):
-            got = client.get_manifest(path, child["digest"])
+            got = client.get_manifest(path, child.digest)
             if got.digest in {m.digest for m in plan.manifests}:
                 continue
             _walk(client, path, ManifestNode(got.digest, got.media_type, got.body), plan, depth + 1)
     for blob in oci_manifest.blobs(parsed):
-        plan.blobs.setdefault(blob["digest"], int(blob.get("size") or 0))
+        plan.blobs.setdefault(blob.digest, blob.size)
     plan.manifests.append(node)
 
 

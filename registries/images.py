@@ -37,7 +37,7 @@ class ImageDetails:
 
 
 def _manifest_size(parsed: dict) -> int:
-    return sum(int(d.get("size", 0)) for d in oci_manifest.blobs(parsed))
+    return sum(d.size for d in oci_manifest.blobs(parsed))
 
 
 def describe_image(client: RegistryClient, path: str, reference: str) -> ImageSummary:
@@ -52,7 +52,7 @@ def describe_image(client: RegistryClient, path: str, reference: str) -> ImageSu
     size = 0
     for child in oci_manifest.child_manifests(parsed):
         try:
-            child_manifest = client.get_manifest(path, child["digest"])
+            child_manifest = client.get_manifest(path, child.digest)
         except RegistryError:
             continue
         size += _manifest_size(oci_manifest.parse(child_manifest.body, child_manifest.media_type))
@@ -104,22 +104,27 @@ def image_details(client: RegistryClient, path: str, reference: str) -> ImageDet
     raw = top.body.decode("utf-8", errors="replace")
     if not oci_manifest.is_index(top.media_type):
         image = _platform_image(client, path, top.digest, top.media_type, top.body)
-        summary = ImageSummary(top.digest, top.media_type, image.size,
-                               [image.platform] if image.platform != "unknown" else [])
+        summary = ImageSummary(
+            top.digest,
+            top.media_type,
+            image.size,
+            [image.platform] if image.platform != "unknown" else [],
+        )
         return ImageDetails(summary, [image], raw)
     images = []
     for child in oci_manifest.child_manifests(parsed):
-        platform = oci_manifest.platforms({"manifests": [child]})
-        if not platform:
+        if not child.platform or child.platform.startswith("unknown/"):
             continue  # attestation manifests carry unknown/unknown
         try:
-            manifest = client.get_manifest(path, child["digest"])
+            manifest = client.get_manifest(path, child.digest)
         except (RegistryError, ManifestInvalid):
             continue
         images.append(
-            _platform_image(client, path, manifest.digest, manifest.media_type, manifest.body,
-                            platform[0])
+            _platform_image(
+                client, path, manifest.digest, manifest.media_type, manifest.body, child.platform
+            )
         )
-    summary = ImageSummary(top.digest, top.media_type, sum(i.size for i in images),
-                           oci_manifest.platforms(parsed))
+    summary = ImageSummary(
+        top.digest, top.media_type, sum(i.size for i in images), oci_manifest.platforms(parsed)
+    )
     return ImageDetails(summary, images, raw)

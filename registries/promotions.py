@@ -293,11 +293,13 @@ def _copy(promotion: Promotion) -> CopyCounters:
         raise _Vanished() from exc
     except NameUnknown as exc:
         raise _Vanished() from exc
-    # Content first (image, then its signatures), the promoted tag last.
-    copier.copy_plan(plan, tag=None)
-    copier.copy_signatures(plan.digests())
-    copier.put_manifest(plan.top, promotion.tag)
-    _save_counters(promotion.pk, copier.counters)
+    try:
+        # Content first (image, then its signatures), the promoted tag last.
+        copier.copy_plan(plan, tag=None)
+        copier.copy_signatures(plan.digests())
+        copier.put_manifest(plan.top, promotion.tag)
+    finally:
+        _save_counters(promotion.pk, copier.counters)  # what was done, even on failure
     return copier.counters
 
 

@@ -115,7 +115,11 @@ def principal_from_token_subject(subject: str) -> Principal | str:
     if subject == "promoter":
         return Principal.promoter()
     if subject.startswith("apikey:"):
-        key = ApiKey.objects.filter(pk=subject.split(":", 1)[1]).first() if subject[7:].isdigit() else None
+        key = (
+            ApiKey.objects.filter(pk=subject.split(":", 1)[1]).first()
+            if subject[7:].isdigit()
+            else None
+        )
         return Principal(api_key=key) if key else subject
     user = get_user_model().objects.filter(username=subject).first()
     return Principal(user=user) if user else subject
@@ -151,6 +155,10 @@ def notification_apply(*, event: dict, describe) -> str:
         tag = target.get("tag")
         if not tag:
             return "ignored"  # blob pushes and push-by-digest carry no tag
+        if isinstance(actor, Principal) and actor.system:
+            # The promotion (or roll back) moves the index and records History itself,
+            # in its own transaction; this echo must not race it.
+            return "promotion"
         try:
             summary = describe(path, target.get("digest") or tag)
         except Exception as exc:  # the registry is the truth; sync will catch up
@@ -158,15 +166,19 @@ def notification_apply(*, event: dict, describe) -> str:
             return "unreadable"
         try:
             with transaction.atomic():
-                _, old = tag_upsert(registry=registry, repository=repository, tag=tag,
-                                    summary=summary)
-                if isinstance(actor, Principal) and actor.system:
-                    return "promotion"  # the promotion records its own History event
+                _, old = tag_upsert(
+                    registry=registry, repository=repository, tag=tag, summary=summary
+                )
                 if old == summary.digest and not event_id:
                     return "unchanged"
                 history_record(
-                    action="pushed", registry=registry, repository=repository, tag=tag,
-                    digest=summary.digest, actor=actor, source_event_id=event_id,
+                    action="pushed",
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=summary.digest,
+                    actor=actor,
+                    source_event_id=event_id,
                 )
         except IntegrityError:
             return "duplicate"
@@ -182,8 +194,12 @@ def notification_apply(*, event: dict, describe) -> str:
             for tag in list(tags.values_list("name", flat=True)):
                 tag_remove(registry=registry, repository=repository, tag=tag)
                 history_record(
-                    action="deleted", registry=registry, repository=repository, tag=tag,
-                    digest=digest, actor=actor,
+                    action="deleted",
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=digest,
+                    actor=actor,
                     source_event_id=f"{event_id}:{tag}" if event_id else "",
                 )
                 removed += 1

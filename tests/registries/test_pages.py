@@ -51,7 +51,7 @@ def test_tag_page_shows_digest_layers_and_pull_command(admin_client, indexed):
     assert page.status_code == 200
     assert info.digest in html
     assert f"/devdocker/{repo}@{info.digest}" in html  # docker pull command
-    for layer in info.layers:
+    for layer in info.layer_digests:
         assert layer[7:19] in html
     assert "Registries</a>" in html and "devdocker</a>" in html
 

@@ -80,7 +80,7 @@ def test_multi_arch_index_promotes_with_identical_digest_and_children(demo, admi
     assert promotion.manifests_total == 3
     top = raw(demo, "rcdocker", unique_repo, "1.0")
     assert top == raw(demo, "devdocker", unique_repo, "1.0")
-    for child in info.children:
+    for child in info.child_digests:
         assert raw(demo, "rcdocker", unique_repo, child)  # every platform is there by digest
 
 

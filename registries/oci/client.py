@@ -1,0 +1,699 @@
+"""RegistryClient: the OCI distribution API calls Promoter needs, with typed errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+
+from .auth import Authenticator, TokenProvider, parse_challenges
+from .constants import (
+    DEFAULT_TIMEOUT,
+    MANIFEST_ACCEPT,
+    MANIFEST_TYPES,
+    MAX_MANIFEST_BYTES,
+    OCI_INDEX,
+    STREAM_CHUNK_BYTES,
+)
+from .errors import (
+    BlobTooLarge,
+    BlobUnknown,
+    BlobUploadInvalid,
+    Denied,
+    DigestMismatch,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    RegistryError,
+    RegistryTimeout,
+    RegistryUnreachable,
+    SizeInvalid,
+    error_from_response,
+)
+from .manifest import (
+    Descriptor,
+    Manifest,
+    compute_digest,
+    is_digest,
+    new_hasher,
+    validate_digest,
+    validate_name,
+    validate_reference,
+)
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _pull(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def _push(repository: str) -> str:
+    return f"repository:{repository}:pull,push"
+
+
+def _ref(repository: str, reference: str) -> str:
+    return f"{repository}@{reference}" if is_digest(reference) else f"{repository}:{reference}"
+
+
+def _describe(exc: BaseException) -> str:
+    """A short human reason for a connection failure."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS handshake failed (is the certificate trusted?)"
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return "connection refused"
+    if "NameResolution" in text or "Name or service not known" in text:
+        return "its host name does not resolve"
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "reset" in text:
+        return "the connection was closed by the other side"
+    return type(exc).__name__
+
+
+class _SizedStream:
+    """An iterable body with a known length, so requests streams it with Content-Length."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for chunk in self._chunks:
+            sent += len(chunk)
+            if sent > self._size:
+                raise SizeInvalid(f"The blob is longer than the declared {self._size} bytes.")
+            yield chunk
+        if sent != self._size:
+            raise SizeInvalid(f"The blob has {sent} bytes, not the declared {self._size}.")
+
+
+def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Regroup a byte stream into pieces of exactly `size` bytes (the last may be shorter)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            take = size - len(buffer)
+            buffer += view[:take]
+            view = view[take:]
+            if len(buffer) == size:
+                yield bytes(buffer)
+                buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+class RegistryClient:
+    """Client for one registry (OCI distribution API v2); the only code that speaks HTTP."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token_provider: TokenProvider | None = None,
+        timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        verify_tls: bool = True,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"Registry URL {base_url!r} must look like https://host[:port]")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.verify_tls = verify_tls
+        self._own_session = session is None
+        self._session = session or requests.Session()
+        self._auth = Authenticator(
+            username=username,
+            password=password,
+            token_provider=token_provider,
+            session=self._session,
+            timeout=timeout if isinstance(timeout, tuple) else (timeout, timeout),
+            verify_tls=verify_tls,
+        )
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.base_url!r})"
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session:
+            self._session.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _raw(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._session.request(
+                method, url, timeout=self.timeout, verify=self.verify_tls, **kwargs
+            )
+        except requests.Timeout:
+            raise RegistryTimeout(
+                f"Registry at {self.base_url} did not answer {method} {urlsplit(url).path} "
+                f"in time (timeout {self.timeout}s). Is it overloaded or stuck?"
+            ) from None
+        except requests.ConnectionError as exc:
+            raise RegistryUnreachable(
+                f"Registry at {self.base_url} is unreachable: {_describe(exc)}. Is it running?"
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        scopes: list[str],
+        ok: tuple[int, ...] = (200,),
+        not_found: type[RegistryError] | None = None,
+        headers: dict[str, str] | None = None,
+        replayable: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request with auth, retry once on a 401 challenge, raise on other statuses."""
+        base_headers = dict(headers or {})
+        response = self._raw(
+            method, url, headers={**base_headers, **self._auth.headers(scopes)}, **kwargs
+        )
+        if response.status_code == 401 and replayable:
+            try:
+                retry_headers = self._auth.challenge(response, scopes)
+            except BaseException:
+                response.close()
+                raise
+            if retry_headers is not None:
+                response.close()
+                response = self._raw(
+                    method, url, headers={**base_headers, **retry_headers}, **kwargs
+                )
+        if response.status_code in ok:
+            return response
+        try:
+            raise self._error(response, action=action, not_found=not_found)
+        finally:
+            response.close()
+
+    def _error(
+        self, response: requests.Response, *, action: str, not_found: type[RegistryError] | None
+    ) -> RegistryError:
+        # Error bodies are small; never read an unbounded (possibly streamed) body for one.
+        body = b""
+        if response.request.method != "HEAD":
+            try:
+                # requests keeps `_content` False until a streamed body has been read.
+                if response._content is False:
+                    body = response.raw.read(_ERROR_BODY_LIMIT, decode_content=True) or b""
+                else:
+                    body = (response.content or b"")[:_ERROR_BODY_LIMIT]
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+                body = b""
+        error = error_from_response(response, action=action, not_found=not_found, body=body)
+        if response.status_code == 401:
+            # A token that authenticated but lacks the scope: the principal is known, so
+            # this is a permission problem rather than bad credentials.
+            for challenge in parse_challenges(response.headers.get("WWW-Authenticate", "")):
+                if challenge.params.get("error") == "insufficient_scope":
+                    return Denied(
+                        f"Could not {action}: the credentials lack permission "
+                        f"({challenge.params.get('scope', 'unknown scope')}). {Denied.hint}",
+                        status=401,
+                        detail=error.detail,
+                    )
+        return error
+
+    def _location(self, response: requests.Response, action: str) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise BlobUploadInvalid(
+                f"Could not {action}: the registry answered {response.status_code} without a "
+                "Location header."
+            )
+        # Distribution answers with absolute URLs, others with paths; resolve both.
+        return urljoin(response.url, location)
+
+    def _stream(
+        self,
+        response: requests.Response,
+        *,
+        expected: str | None,
+        limit: int | None = None,
+        too_large: type[RegistryError] = BlobTooLarge,
+        decode: bool = False,
+        what: str,
+    ) -> Iterator[bytes]:
+        """Yield a response body in chunks, enforce `limit`, verify the digest at the end."""
+        hasher = new_hasher(expected) if expected else None
+        seen = 0
+        try:
+            for chunk in response.raw.stream(STREAM_CHUNK_BYTES, decode_content=decode):
+                seen += len(chunk)
+                if limit is not None and seen > limit:
+                    raise too_large(
+                        f"The {what} from {self.base_url} is larger than {limit} bytes; refusing "
+                        "to read it."
+                    )
+                if hasher is not None:
+                    hasher.update(chunk)
+                yield chunk
+        except urllib3.exceptions.ReadTimeoutError:
+            raise RegistryTimeout(
+                f"Registry at {self.base_url} stopped sending the {what}. Is it overloaded?"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RegistryUnreachable(
+                f"The connection to {self.base_url} broke while reading the {what}: "
+                f"{_describe(exc)}. Try again."
+            ) from None
+        if hasher is not None and expected is not None:
+            actual = f"{expected.split(':', 1)[0]}:{hasher.hexdigest()}"
+            if actual != expected:
+                raise DigestMismatch(
+                    f"The {what} from {self.base_url} hashes to {actual}, not {expected}. "
+                    f"{DigestMismatch.hint}",
+                    detail={"expected": expected, "actual": actual},
+                )
+
+    def _cancel_upload(self, location: str, repository: str) -> None:
+        """Best effort: free an upload session the registry would otherwise keep for days."""
+        try:
+            self._send(
+                "DELETE",
+                location,
+                action=f"cancel an upload to {repository}",
+                scopes=[_push(repository)],
+                ok=(200, 202, 204, 404),
+            ).close()
+        except RegistryError:
+            pass
+
+    # -- API --------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the registry answers the v2 API and accepts our credentials."""
+        self._send(
+            "GET", self._url("/v2/"), action=f"log in to the registry at {self.base_url}", scopes=[]
+        ).close()
+
+    def catalog(self, page_size: int = 1000) -> Iterator[str]:
+        """Yield every repository name, following `n`/`last` paging via the Link header."""
+        url: str | None = self._url("/v2/_catalog")
+        params: dict[str, Any] | None = {"n": page_size}
+        while url:
+            response = self._send(
+                "GET",
+                url,
+                params=params,
+                action=f"list the repositories of {self.base_url}",
+                scopes=["registry:catalog:*"],
+            )
+            with response:
+                names = self._json(response, "catalog").get("repositories") or []
+                url = self._next_link(response)
+            params = None  # the Link URL carries n and last
+            yield from (name for name in names if isinstance(name, str))
+
+    def tags(self, repository: str) -> list[str]:
+        """All tags of a repository; NameUnknown when the repository does not exist."""
+        validate_name(repository)
+        found: list[str] = []
+        url: str | None = self._url(f"/v2/{repository}/tags/list")
+        while url:
+            response = self._send(
+                "GET",
+                url,
+                action=f"list the tags of {repository} at {self.base_url}",
+                scopes=[_pull(repository)],
+                not_found=NameUnknown,
+            )
+            with response:
+                found.extend(t for t in self._json(response, "tag list").get("tags") or [])
+                url = self._next_link(response)
+        return found
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        """Fetch a manifest's exact bytes by tag or digest, verifying its digest."""
+        validate_name(repository)
+        validate_reference(reference)
+        action = f"get manifest {_ref(repository, reference)} from {self.base_url}"
+        response = self._send(
+            "GET",
+            self._url(f"/v2/{repository}/manifests/{reference}"),
+            action=action,
+            scopes=[_pull(repository)],
+            not_found=ManifestUnknown,
+            headers={"Accept": MANIFEST_ACCEPT},
+            stream=True,
+        )
+        with response:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
+                raise self._manifest_too_large(action)
+            body = b"".join(
+                self._stream(
+                    response,
+                    expected=None,
+                    limit=MAX_MANIFEST_BYTES,
+                    too_large=ManifestInvalid,
+                    decode=True,
+                    what="manifest",
+                )
+            )
+            header_digest = response.headers.get("Docker-Content-Digest", "").strip()
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in MANIFEST_TYPES:
+            media_type = self._media_type_from_body(body) or media_type
+        expected = [d for d in (reference if is_digest(reference) else None, header_digest) if d]
+        digest = compute_digest(body)
+        for claimed in expected:
+            actual = compute_digest(body, claimed.split(":", 1)[0]) if ":" in claimed else ""
+            if actual != claimed:
+                raise DigestMismatch(
+                    f"Manifest {_ref(repository, reference)} from {self.base_url} hashes to "
+                    f"{actual or digest}, but {claimed} was expected. {DigestMismatch.hint}",
+                    detail={"expected": claimed, "actual": actual or digest},
+                )
+        if is_digest(reference):
+            digest = reference
+        return Manifest(digest=digest, media_type=media_type, body=body)
+
+    def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """Digest, media type and size of a manifest, or None when it does not exist."""
+        validate_name(repository)
+        validate_reference(reference)
+        response = self._send(
+            "HEAD",
+            self._url(f"/v2/{repository}/manifests/{reference}"),
+            action=f"check manifest {_ref(repository, reference)} at {self.base_url}",
+            scopes=[_pull(repository)],
+            ok=(200, 404),
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        with response:
+            if response.status_code == 404:
+                return None
+            digest = response.headers.get("Docker-Content-Digest", "").strip()
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            length = response.headers.get("Content-Length", "")
+        if is_digest(reference) and digest and digest != reference:
+            raise DigestMismatch(
+                f"Registry {self.base_url} answered digest {digest} for "
+                f"{_ref(repository, reference)}. {DigestMismatch.hint}",
+                detail={"expected": reference, "actual": digest},
+            )
+        if not digest or not length.isdigit() or media_type not in MANIFEST_TYPES:
+            # Some registries omit headers on HEAD; the GET answers with certainty.
+            manifest = self.get_manifest(repository, reference)
+            return Descriptor(manifest.digest, manifest.media_type, len(manifest.body))
+        return Descriptor(digest=digest, media_type=media_type, size=int(length))
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """Store the exact manifest bytes under a tag or digest; return the digest."""
+        validate_name(repository)
+        validate_reference(reference)
+        digest = compute_digest(body)
+        if is_digest(reference):
+            local = compute_digest(body, reference.split(":", 1)[0])
+            if local != reference:
+                raise DigestMismatch(
+                    f"Refusing to put manifest {_ref(repository, reference)}: the bytes hash "
+                    f"to {local}.",
+                    detail={"expected": reference, "actual": local},
+                )
+        response = self._send(
+            "PUT",
+            self._url(f"/v2/{repository}/manifests/{reference}"),
+            action=f"put manifest {_ref(repository, reference)} to {self.base_url}",
+            scopes=[_push(repository)],
+            ok=(200, 201, 202),
+            headers={"Content-Type": media_type},
+            data=body,
+        )
+        with response:
+            returned = response.headers.get("Docker-Content-Digest", "").strip()
+        if returned and returned != digest:
+            raise DigestMismatch(
+                f"Registry {self.base_url} stored manifest {_ref(repository, reference)} as "
+                f"{returned}, but its bytes hash to {digest}. {DigestMismatch.hint}",
+                detail={"expected": digest, "actual": returned},
+            )
+        return digest
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Delete a manifest by digest (removes every tag pointing at it)."""
+        validate_name(repository)
+        validate_digest(digest)
+        self._send(
+            "DELETE",
+            self._url(f"/v2/{repository}/manifests/{digest}"),
+            action=f"delete manifest {repository}@{digest} at {self.base_url}",
+            scopes=[f"repository:{repository}:delete"],
+            ok=(200, 202),
+            not_found=ManifestUnknown,
+        ).close()
+
+    def blob_size(self, repository: str, digest: str) -> int | None:
+        """Size of a blob in a repository, or None when the repository lacks it."""
+        validate_name(repository)
+        validate_digest(digest)
+        response = self._send(
+            "HEAD",
+            self._url(f"/v2/{repository}/blobs/{digest}"),
+            action=f"check blob {repository}@{digest} at {self.base_url}",
+            scopes=[_pull(repository)],
+            ok=(200, 404),
+            headers={"Accept-Encoding": "identity"},
+        )
+        with response:
+            if response.status_code == 404:
+                return None
+            length = response.headers.get("Content-Length", "")
+        return int(length) if length.isdigit() else None
+
+    @contextmanager
+    def open_blob(self, repository: str, digest: str) -> Iterator[Iterator[bytes]]:
+        """Stream a blob as chunks; the digest is verified when the stream is exhausted."""
+        validate_name(repository)
+        validate_digest(digest)
+        response = self._send(
+            "GET",
+            self._url(f"/v2/{repository}/blobs/{digest}"),
+            action=f"get blob {repository}@{digest} from {self.base_url}",
+            scopes=[_pull(repository)],
+            not_found=BlobUnknown,
+            # Raw bytes only: a storage backend's Content-Encoding must not be undone, or
+            # the digest of a .tar.gz layer would change.
+            headers={"Accept-Encoding": "identity"},
+            stream=True,
+        )
+        try:
+            yield self._stream(response, expected=digest, what=f"blob {digest}")
+        finally:
+            response.close()
+
+    def read_blob(self, repository: str, digest: str, max_bytes: int) -> bytes:
+        """Read a small blob (e.g. an image config) whole; BlobTooLarge above max_bytes."""
+        with self.open_blob(repository, digest) as chunks:
+            data = bytearray()
+            for chunk in chunks:
+                data += chunk
+                if len(data) > max_bytes:
+                    raise BlobTooLarge(
+                        f"Blob {repository}@{digest} at {self.base_url} is larger than "
+                        f"{max_bytes} bytes; refusing to read it into memory."
+                    )
+        return bytes(data)
+
+    def upload_blob(
+        self,
+        repository: str,
+        digest: str,
+        chunks: Iterable[bytes],
+        *,
+        size: int | None = None,
+        chunk_size: int | None = None,
+    ) -> str:
+        """Upload a blob from a stream (monolithic PUT, or PATCH chunks); return its digest."""
+        validate_name(repository)
+        validate_digest(digest)
+        action = f"upload blob {repository}@{digest} to {self.base_url}"
+        location = self._start_upload(repository, action)
+        try:
+            if chunk_size is None:
+                body: Iterable[bytes] = (
+                    _SizedStream(chunks, size) if size is not None else (c for c in chunks)
+                )
+                response = self._send(
+                    "PUT",
+                    location,
+                    action=action,
+                    scopes=[_push(repository)],
+                    ok=(201,),
+                    params={"digest": digest},
+                    headers={"Content-Type": "application/octet-stream"},
+                    data=body,
+                    replayable=False,  # a stream cannot be sent twice
+                )
+            else:
+                offset = 0
+                for piece in _rechunk(chunks, chunk_size):
+                    response = self._send(
+                        "PATCH",
+                        location,
+                        action=action,
+                        scopes=[_push(repository)],
+                        ok=(202,),
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Range": f"{offset}-{offset + len(piece) - 1}",
+                        },
+                        data=piece,
+                    )
+                    with response:
+                        location = self._location(response, action)
+                    offset += len(piece)
+                if size is not None and offset != size:
+                    raise SizeInvalid(f"Could not {action}: got {offset} bytes, not {size}.")
+                response = self._send(
+                    "PUT",
+                    location,
+                    action=action,
+                    scopes=[_push(repository)],
+                    ok=(201,),
+                    params={"digest": digest},
+                    data=b"",
+                )
+        except BaseException:
+            self._cancel_upload(location, repository)
+            raise
+        with response:
+            returned = response.headers.get("Docker-Content-Digest", "").strip()
+        if returned and returned != digest:
+            raise DigestMismatch(
+                f"Registry {self.base_url} stored blob {digest} as {returned}. "
+                f"{DigestMismatch.hint}",
+                detail={"expected": digest, "actual": returned},
+            )
+        return digest
+
+    def _start_upload(self, repository: str, action: str) -> str:
+        response = self._send(
+            "POST",
+            self._url(f"/v2/{repository}/blobs/uploads/"),
+            action=action,
+            scopes=[_push(repository)],
+            ok=(202,),
+            headers={"Content-Length": "0"},
+        )
+        with response:
+            return self._location(response, action)
+
+    def mount_blob(self, repository: str, digest: str, from_repo: str) -> bool:
+        """Mount a blob from another repository of this registry; False if it cannot."""
+        validate_name(repository)
+        validate_name(from_repo)
+        validate_digest(digest)
+        action = f"mount blob {digest} from {from_repo} into {repository} at {self.base_url}"
+        response = self._send(
+            "POST",
+            self._url(f"/v2/{repository}/blobs/uploads/"),
+            action=action,
+            # Both scopes in one token, or distribution answers 401.
+            scopes=[_push(repository), _pull(from_repo)],
+            ok=(201, 202),
+            params={"mount": digest, "from": from_repo},
+            headers={"Content-Length": "0"},
+        )
+        with response:
+            if response.status_code == 201:
+                return True
+            location = self._location(response, action)
+        # 202 opened an ordinary upload session instead; close it, the caller uploads.
+        self._cancel_upload(location, repository)
+        return False
+
+    def referrers(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
+        """Descriptors of manifests whose subject is `digest`; None without referrers API."""
+        validate_name(repository)
+        validate_digest(digest)
+        response = self._send(
+            "GET",
+            self._url(f"/v2/{repository}/referrers/{digest}"),
+            action=f"list referrers of {repository}@{digest} at {self.base_url}",
+            scopes=[_pull(repository)],
+            ok=(200, 404, 405),
+            headers={"Accept": OCI_INDEX},
+            stream=True,
+        )
+        with response:
+            if response.status_code != 200:
+                return None
+            body = b"".join(
+                self._stream(
+                    response,
+                    expected=None,
+                    limit=MAX_MANIFEST_BYTES,
+                    too_large=ManifestInvalid,
+                    decode=True,
+                    what="referrers index",
+                )
+            )
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None  # not the referrers API (e.g. an HTML 200 from a proxy)
+        manifests = document.get("manifests") if isinstance(document, dict) else None
+        if not isinstance(manifests, list):
+            return None
+        return [m for m in manifests if isinstance(m, dict)]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _json(self, response: requests.Response, what: str) -> dict[str, Any]:
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise RegistryError(
+                f"Registry at {self.base_url} sent a {what} that is not a JSON object.",
+                code="INVALID_RESPONSE",
+                status=response.status_code,
+            )
+        return document
+
+    def _next_link(self, response: requests.Response) -> str | None:
+        target = response.links.get("next", {}).get("url")
+        return urljoin(response.url, target) if target else None
+
+    @staticmethod
+    def _media_type_from_body(body: bytes) -> str | None:
+        try:
+            declared = json.loads(body).get("mediaType")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return None
+        return declared if isinstance(declared, str) else None
+
+    def _manifest_too_large(self, action: str) -> ManifestInvalid:
+        return ManifestInvalid(
+            f"Could not {action}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes."
+        )

@@ -1,0 +1,39 @@
+"""Media types, limits and timeouts of the OCI distribution protocol."""
+
+# Manifest media types a registry may store. Distribution 2.8 converts to schema1, picks
+# one platform of a list, or answers 404 for OCI content unless all four are accepted.
+DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+IMAGE_MANIFEST_TYPES = frozenset({DOCKER_MANIFEST_V2, OCI_MANIFEST})
+INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+MANIFEST_TYPES = IMAGE_MANIFEST_TYPES | INDEX_TYPES
+
+MANIFEST_ACCEPT = ", ".join((DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX))
+
+# Config and layer media types.
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_NONDIST_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+
+# Registries refuse bigger manifests (distribution: 4 MiB); reading more is a waste or an
+# attack, so the client stops at this size.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+# (connect, read) seconds for every request; a read timeout applies between bytes, so long
+# blob transfers are fine as long as data keeps flowing.
+DEFAULT_TIMEOUT = (5.0, 60.0)
+
+# Tokens without expires_in live 60 s (docker token spec); renew a little early.
+DEFAULT_TOKEN_TTL = 60
+TOKEN_EXPIRY_MARGIN = 10
+
+STREAM_CHUNK_BYTES = 1024 * 1024
