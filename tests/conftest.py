@@ -18,6 +18,19 @@ from tests.support.net import free_port
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """PBKDF2 on every token request makes each skopeo push seconds slower; tests use MD5."""
+    from django.test import override_settings
+
+    override = override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+    )
+    override.enable()
+    yield
+    override.disable()
+
+
 @pytest.fixture(scope="session")
 def portal(live_server, tmp_path_factory):
     """The bundled registry (token auth + notifications to the live portal), wired into settings."""
