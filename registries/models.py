@@ -155,8 +155,10 @@ class HistoryEvent(models.Model):
     tag = models.CharField(max_length=128, blank=True)
     digest = models.CharField(max_length=140, db_index=True)
     actor = models.CharField(max_length=255)
+    # No database constraint: deleting a user must not rewrite History (the actor name stays).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+        related_name="+", db_constraint=False,
     )
     from_registry = models.CharField(max_length=64, blank=True)
     to_registry = models.CharField(max_length=64, blank=True)
