@@ -25,13 +25,15 @@ def key_hash(raw: str) -> str:
 
 def api_key_authenticate(raw: str | None) -> ApiKey | None:
     """The live (not revoked, not expired) key matching `raw`, or None; records last use."""
-    if not raw or len(raw) > 200:
-        return None
+    if not raw or len(raw) > 200 or not raw.isprintable():
+        return None  # control characters (NUL) never reach the database
     digest = key_hash(raw)
     now = timezone.now()
-    candidates = ApiKey.objects.filter(key_prefix=raw[:PREFIX_LENGTH], revoked_at__isnull=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    ).select_related("user")
+    candidates = (
+        ApiKey.objects.filter(key_prefix=raw[:PREFIX_LENGTH], revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .select_related("user")
+    )
     for key in candidates:
         if hmac.compare_digest(key.key_hash, digest):
             if key.user is not None and not key.user.is_active:

@@ -168,6 +168,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
+MEDIA_URL = "/media/"  # never "": the test server would serve the working tree
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("PROMOTER_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
@@ -178,6 +179,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# Serve from the app dirs too, so `manage.py run_promoter` works before collectstatic.
+WHITENOISE_USE_FINDERS = True
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -215,3 +219,10 @@ PROMOTER_REGISTRY_TOKEN_AUTH = env_bool("PROMOTER_REGISTRY_TOKEN_AUTH", True)
 PROMOTER_COPY_PARALLELISM = env_int("PROMOTER_COPY_PARALLELISM", 4)
 PROMOTER_API_WAIT_SECONDS = env_int("PROMOTER_API_WAIT_SECONDS", 300)
 PROMOTER_REGISTRY_TIMEOUT = env_int("PROMOTER_REGISTRY_TIMEOUT", 30)
+# Reliability: transient registry failures (connection errors, timeouts, 5xx, 429) are
+# tried this many times in all, waiting BACKOFF, 2×BACKOFF, … seconds (with jitter).
+PROMOTER_REGISTRY_RETRIES = env_int("PROMOTER_REGISTRY_RETRIES", 3)
+PROMOTER_REGISTRY_BACKOFF = float(env("PROMOTER_REGISTRY_BACKOFF", "0.2"))
+# A running promotion whose worker sent no heartbeat for this long is requeued by
+# `manage.py reconcile` (run periodically by `make run`); heartbeats come 12× as often.
+PROMOTER_STALE_SECONDS = float(env("PROMOTER_STALE_SECONDS", "60"))

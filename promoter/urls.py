@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.token_service import docker_token
+from accounts.urls import administration_patterns
 from registries import views as registry_views
 
 urlpatterns = [
@@ -9,6 +10,8 @@ urlpatterns = [
     path("auth/token", docker_token, name="docker_token"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/", include("api.urls")),
+    path("administration/", include((administration_patterns, "administration"))),
     path("", include("registries.urls")),
 ]
 

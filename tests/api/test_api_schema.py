@@ -1,0 +1,99 @@
+"""The OpenAPI document is the truth: generated inputs (schemathesis over hypothesis) against the
+live API find no 5xx and no answer that contradicts the document; the page renders it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.api.conftest import Api
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_headers_conformance, response_schema_conformance]
+EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 25}
+BUDGET_SECONDS = 80
+
+
+def test_every_endpoint_conforms_to_the_openapi_document(api, demo):
+    document = api.get("/api/openapi.json").json()
+    schema = schemathesis.openapi.from_dict(document)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 11
+    deadline = time.monotonic() + BUDGET_SECONDS
+    calls: dict[str, set[int]] = {}
+
+    for operation in operations:
+        for mode, examples in EXAMPLES.items():
+            _exercise(operation, mode, examples, base_url=demo.url, key=api.key,
+                      deadline=deadline, calls=calls)
+
+    # Every operation was exercised, and several kinds of answers came back.
+    assert set(calls) == {op.label for op in operations}, calls
+    assert {400, 404} <= set().union(*calls.values()), calls
+
+
+def _exercise(operation, mode, examples, *, base_url, key, deadline, calls) -> None:
+    """Send `examples` generated requests for one operation; every answer must fit the document."""
+    checks = CHECKS + ([negative_data_rejection] if mode.is_negative else [])
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    def run(case):
+        if time.monotonic() > deadline:
+            return
+        response = case.call(base_url=base_url, headers={"X-ApiKey": key}, timeout=30)
+        calls.setdefault(operation.label, set()).add(response.status_code)
+        case.validate_response(response, checks=checks)
+
+    run()
+
+
+def test_the_document_is_openapi_3_1_with_the_three_security_schemes(api):
+    document = api.anonymous().get("/api/openapi.json").json()
+
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["securitySchemes"] == {
+        "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-ApiKey"},
+        "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "key"},
+        "basic": {"type": "http", "scheme": "basic",
+                  "description": "`api:<key>`, or a person's user name and password."},
+    }
+    promote = document["paths"]["/api/promotions/promote"]["post"]
+    assert set(promote["requestBody"]["content"]) == {
+        "application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+    assert {"200", "202", "400", "403", "404", "413", "415"} <= set(promote["responses"])
+
+
+def test_the_docs_page_renders_every_endpoint_in_the_portals_look(demo):
+    api = Api(demo.url)
+    document = api.get("/api/openapi.json").json()
+
+    page = api.get("/api/docs")
+
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    html = page.text
+    assert 'class="topbar"' in html and 'href="/api/docs" aria-current="page"' in html
+    for path in document["paths"]:
+        assert path in html, path
+    for name in document["components"]["schemas"]:
+        assert f'id="schema-{name}"' in html, name
+    # Nothing from another site: scripts and styles are the portal's own.
+    assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', html)
+    assert "curl -X POST" in html
