@@ -73,7 +73,8 @@ class Privilege(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_effect_display()} {self.task} to {self.principal_name} on {self.scope_name}"
+        return (f"{self.get_effect_display()} {self.task} to {self.principal_name} "
+                f"on {self.scope_name}")
 
     @property
     def principal_name(self) -> str:
@@ -119,3 +120,30 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def status(self) -> str:
+        """"revoked", "expired" or "active"."""
+        from django.utils import timezone
+
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in (page or token service), counted per user name and client address."""
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "address", "created_at"], name="login_failure_lookup")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -131,7 +131,7 @@ class Principal:
         return self.has(Permission.ADMINISTER)
 
     def can_push(self, registry: Registry) -> bool:
-        """Push into a registry: Publish, and never into a Validated/Promoted one but by promotion."""
+        """Push: needs Publish, and never into a Validated/Promoted registry but by promotion."""
         if registry.is_validated:
             return self.system
         return self.has(Permission.PUBLISH, registry)

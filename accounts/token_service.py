@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from accounts.keys import api_key_authenticate
 from accounts.models import Permission
 from accounts.permissions import Principal
+from accounts.throttle import BLOCKED_MESSAGE, login_blocked, login_failed, login_succeeded
 from accounts.tokens import mint_token, parse_scope
 
 API_USER = "api"
@@ -20,6 +21,10 @@ API_USER = "api"
 
 class BadCredentials(Exception):
     pass
+
+
+class Throttled(BadCredentials):
+    """Too many failed passwords for this user name from this address: refused a while."""
 
 
 def principal_from_basic(header: str, request: HttpRequest | None = None) -> Principal | None:
@@ -39,9 +44,13 @@ def principal_from_basic(header: str, request: HttpRequest | None = None) -> Pri
             raise BadCredentials("unknown, expired or revoked API key")
         user = key.user if key.kind == key.Kind.PERSONAL else None
         return Principal(user=user, api_key=key)
+    if login_blocked(username, request):
+        raise Throttled(BLOCKED_MESSAGE)
     user = authenticate(request, username=username, password=secret)
     if user is None:
+        login_failed(username, request)
         raise BadCredentials("wrong user name or password")
+    login_succeeded(username, request)
     return Principal(user=user)
 
 
@@ -88,6 +97,12 @@ def docker_token(request: HttpRequest) -> JsonResponse:
     """GET realm?service=&scope=… → a signed JWT with the intersection of scope and privileges."""
     try:
         principal = principal_from_basic(request.headers.get("Authorization", ""), request)
+    except Throttled as exc:
+        response = JsonResponse(
+            {"errors": [{"code": "TOOMANYREQUESTS", "message": str(exc)}]}, status=429
+        )
+        response["Retry-After"] = "60"
+        return response
     except BadCredentials as exc:
         response = JsonResponse(
             {"errors": [{"code": "UNAUTHORIZED", "message": f"authentication failed: {exc}"}]},

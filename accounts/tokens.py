@@ -18,8 +18,10 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 
 
-def ensure_signing_key(key_path: Path | None = None, cert_path: Path | None = None) -> tuple[Path, Path]:
-    """Create the RSA signing key and its self-signed certificate once (the registry's rootcertbundle)."""
+def ensure_signing_key(
+    key_path: Path | None = None, cert_path: Path | None = None
+) -> tuple[Path, Path]:
+    """Create the RSA signing key and its self-signed cert (the registry's rootcertbundle)."""
     key_path = Path(key_path or settings.PROMOTER_TOKEN_KEY)
     cert_path = Path(cert_path or settings.PROMOTER_TOKEN_CERT)
     if key_path.exists() and cert_path.exists():

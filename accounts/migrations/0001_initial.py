@@ -6,65 +6,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('registries', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("registries", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True, max_length=1000)),
-                ('permissions', models.JSONField(default=list)),
-                ('built_in', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True, max_length=1000)),
+                ("permissions", models.JSONField(default=list)),
+                ("built_in", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['-built_in', 'name'],
+                "ordering": ["-built_in", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True, max_length=1000)),
-                ('kind', models.CharField(choices=[('personal', 'Personal'), ('feed', 'Feed'), ('system', 'System')], max_length=10)),
-                ('permissions', models.JSONField(blank=True, default=list)),
-                ('key_prefix', models.CharField(db_index=True, max_length=12)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('registries', models.ManyToManyField(blank=True, related_name='+', to='registries.registry')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True, max_length=1000)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("personal", "Personal"), ("feed", "Feed"), ("system", "System")],
+                        max_length=10,
+                    ),
+                ),
+                ("permissions", models.JSONField(blank=True, default=list)),
+                ("key_prefix", models.CharField(db_index=True, max_length=12)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "registries",
+                    models.ManyToManyField(blank=True, related_name="+", to="registries.registry"),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_keys",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Privilege',
+            name="Privilege",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('anonymous', models.BooleanField(default=False)),
-                ('effect', models.CharField(choices=[('grant', 'Grant'), ('restrict', 'Restrict')], default='grant', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='privileges', to='auth.group')),
-                ('registry', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='privileges', to='registries.registry')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='privileges', to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='privileges', to='accounts.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("anonymous", models.BooleanField(default=False)),
+                (
+                    "effect",
+                    models.CharField(
+                        choices=[("grant", "Grant"), ("restrict", "Restrict")],
+                        default="grant",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="privileges",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "registry",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="privileges",
+                        to="registries.registry",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="privileges",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="privileges",
+                        to="accounts.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['task__name', 'id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('anonymous', False), ('group__isnull', True), ('user__isnull', False)), models.Q(('anonymous', False), ('group__isnull', False), ('user__isnull', True)), models.Q(('anonymous', True), ('group__isnull', True), ('user__isnull', True)), _connector='OR'), name='privilege_has_one_principal')],
+                "ordering": ["task__name", "id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("anonymous", False),
+                                ("group__isnull", True),
+                                ("user__isnull", False),
+                            ),
+                            models.Q(
+                                ("anonymous", False),
+                                ("group__isnull", False),
+                                ("user__isnull", True),
+                            ),
+                            models.Q(
+                                ("anonymous", True), ("group__isnull", True), ("user__isnull", True)
+                            ),
+                            _connector="OR",
+                        ),
+                        name="privilege_has_one_principal",
+                    )
+                ],
             },
         ),
     ]

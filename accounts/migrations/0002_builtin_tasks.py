@@ -2,11 +2,18 @@ from django.db import migrations
 
 BUILT_IN = [
     ("View & Download Packages", "See registries and pull images.", ["view"]),
-    ("Publish Packages", "Push images (never into Validated/Promoted registries).", ["view", "publish"]),
+    (
+        "Publish Packages",
+        "Push images (never into Validated/Promoted registries).",
+        ["view", "publish"],
+    ),
     ("Promote Packages", "Accept promotions into a registry.", ["view", "promote"]),
     ("Delete Packages", "Delete tags and images.", ["view", "delete"]),
-    ("Manage Feed", "Change a registry's settings.",
-     ["view", "publish", "promote", "delete", "manage_feed"]),
+    (
+        "Manage Feed",
+        "Change a registry's settings.",
+        ["view", "publish", "promote", "delete", "manage_feed"],
+    ),
     ("Administer", "Everything, including users, tasks and API keys.", ["administer"]),
 ]
 

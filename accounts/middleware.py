@@ -1,0 +1,89 @@
+"""API authentication on every request: an API key, or a person's Basic user:password.
+
+A key is accepted in the `X-ApiKey` header, the `key` query or form value, or as Basic auth
+with the user name `api`. The result is `request.principal` (accounts.permissions.Principal),
+which views read through `Principal.from_request`.
+
+CSRF: a request that authenticates with a key or Basic credentials is not authenticated by
+its cookies, so it is exempt from the CSRF check; `request.user` is replaced by the key's
+user (or Anonymous) so that nothing in such a request acts on the session's user.
+Cookie-only requests keep the full CSRF check.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, JsonResponse
+
+from accounts.keys import api_key_authenticate
+from accounts.permissions import Principal
+from accounts.token_service import API_USER, BadCredentials, Throttled, principal_from_basic
+
+API_PREFIX = "/api/"
+# Views that read credentials themselves: the docker token service answers 401 in the
+# registry's own format, and the notification receiver checks a shared Bearer secret.
+SELF_AUTHENTICATING = ("/auth/token", "/registry/notifications")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def presented_key(request: HttpRequest) -> str | None:
+    """The raw API key the request carries outside Basic auth, if any."""
+    if key := request.headers.get("X-ApiKey"):
+        return key.strip()
+    if key := request.GET.get("key"):
+        return key.strip()
+    if request.method == "POST" and request.content_type in FORM_TYPES:
+        if key := request.POST.get("key"):
+            return key.strip()
+    return None
+
+
+def authenticate_request(request: HttpRequest) -> Principal | None:
+    """The principal the request's key or Basic credentials name; None when it presents none.
+
+    Raises BadCredentials for a key or password that does not check out.
+    """
+    raw = presented_key(request)
+    if raw is not None:
+        key = api_key_authenticate(raw)
+        if key is None:
+            raise BadCredentials("unknown, expired or revoked API key")
+        user = key.user if key.kind == key.Kind.PERSONAL else None
+        return Principal(user=user, api_key=key)
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic "):
+        return principal_from_basic(header, request)
+    return None
+
+
+class ApiAuthenticationMiddleware:
+    """Sets `request.principal` from an API key or Basic credentials (after auth middleware)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if not request.path.startswith(SELF_AUTHENTICATING):
+            try:
+                principal = authenticate_request(request)
+            except BadCredentials as exc:
+                if request.path.startswith(API_PREFIX):
+                    status = 429 if isinstance(exc, Throttled) else 403
+                    return JsonResponse({"error": f"authentication failed: {exc}"}, status=status)
+                principal = None  # pages: ignore bad credentials, carry on as the session says
+            if principal is not None:
+                request.principal = principal
+                # Not cookie-authenticated: no CSRF check, and never the session's user.
+                request._dont_enforce_csrf_checks = True
+                user = principal.user if principal.user is not None else AnonymousUser()
+                request.user = user
+
+                async def auser():
+                    return user
+
+                request.auser = auser
+                request.api_authenticated = True
+        return self.get_response(request)
+
+
+__all__ = ["API_USER", "ApiAuthenticationMiddleware", "authenticate_request", "presented_key"]

@@ -1,0 +1,61 @@
+"""Sign-in throttling: after too many failures for a user name from one address, refuse a while.
+
+Counted in the database (not a per-process cache) so every gunicorn worker and every web
+replica sees the same count. Used by the login page and by the token service's Basic auth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import LoginFailure
+
+MAX_FAILURES = 10
+WINDOW = dt.timedelta(minutes=5)
+
+
+def _limits() -> tuple[int, dt.timedelta]:
+    return (
+        getattr(settings, "PROMOTER_LOGIN_MAX_FAILURES", MAX_FAILURES),
+        dt.timedelta(seconds=getattr(settings, "PROMOTER_LOGIN_WINDOW_SECONDS",
+                                     int(WINDOW.total_seconds()))),
+    )
+
+
+def client_address(request) -> str:
+    """The client's address as the web server saw it (X-Forwarded-For is not trusted)."""
+    if request is None:
+        return ""
+    return (request.META.get("REMOTE_ADDR") or "")[:64]
+
+
+def _key(username: str) -> str:
+    return (username or "").strip().lower()[:150]
+
+
+def login_blocked(username: str, request) -> bool:
+    """True while `username` from this address has failed too often within the window."""
+    limit, window = _limits()
+    since = timezone.now() - window
+    failures = LoginFailure.objects.filter(
+        username=_key(username), address=client_address(request), created_at__gte=since
+    )
+    return failures.count() >= limit
+
+
+def login_failed(username: str, request) -> None:
+    """Count one failure (and forget failures older than the window, for everyone)."""
+    _, window = _limits()
+    LoginFailure.objects.filter(created_at__lt=timezone.now() - window).delete()
+    LoginFailure.objects.create(username=_key(username), address=client_address(request))
+
+
+def login_succeeded(username: str, request) -> None:
+    """A correct password clears the count for this user name and address."""
+    LoginFailure.objects.filter(username=_key(username), address=client_address(request)).delete()
+
+
+BLOCKED_MESSAGE = "Too many failed sign-in attempts. Wait a few minutes, then try again."

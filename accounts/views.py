@@ -1,0 +1,251 @@
+"""Administration pages: Users & Tasks, Customize Tasks, API Keys, Users. Administrators only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import (
+    ApiKeyForm,
+    GroupForm,
+    LoginForm,
+    PrivilegeForm,
+    TaskForm,
+    UserCreateForm,
+    UserEditForm,
+)
+from accounts.permissions import Principal
+from accounts.services import AccountsError
+
+SHOWN_ONCE = "api_key_raw:{}"
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+def _administrator(request: HttpRequest) -> Principal:
+    principal = Principal.from_request(request)
+    selectors.administrator_required(principal)
+    return principal
+
+
+@require_GET
+def administration(request: HttpRequest) -> HttpResponse:
+    _administrator(request)
+    return render(request, "accounts/administration.html", {"nav_section": "administration"})
+
+
+# --- Users & Tasks ----------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def users_tasks(request: HttpRequest) -> HttpResponse:
+    actor = _administrator(request)
+    form = PrivilegeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            privilege = services.privilege_add(
+                task=data["task"], registry=data["registry"], effect=data["effect"],
+                actor=actor, **data["principal"],
+            )
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Added: {privilege}.")
+            return redirect("administration:users_tasks")
+    context = {"data": selectors.users_and_tasks(), "form": form}
+    return render(request, "accounts/privilege_list.html", context,
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+def privilege_remove(request: HttpRequest, privilege_id: int) -> HttpResponse:
+    actor = _administrator(request)
+    privilege = selectors.privilege_get(privilege_id=privilege_id)
+    description = str(privilege)
+    try:
+        services.privilege_remove(privilege=privilege, actor=actor)
+    except AccountsError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Removed: {description}.")
+    return redirect("administration:users_tasks")
+
+
+# --- Customize Tasks --------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def task_list(request: HttpRequest) -> HttpResponse:
+    actor = _administrator(request)
+    form = TaskForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = services.task_create(actor=actor, **form.cleaned_data)
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Created the task {task.name}. Grant it on Users & Tasks.")
+            return redirect("administration:task_list")
+    return render(request, "accounts/task_list.html",
+                  {"tasks": selectors.task_list(), "form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
+    actor = _administrator(request)
+    task = selectors.task_get(task_id=task_id)
+    form = TaskForm(request.POST or None, task=task)
+    if task.built_in:
+        messages.info(request, f"{task.name} is built in and cannot be changed.")
+        return redirect("administration:task_list")
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.task_update(task=task, actor=actor, **form.cleaned_data)
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Saved the task {task.name}.")
+            return redirect("administration:task_list")
+    return render(request, "accounts/task_form.html", {"task": task, "form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+def task_delete(request: HttpRequest, task_id: int) -> HttpResponse:
+    actor = _administrator(request)
+    task = selectors.task_get(task_id=task_id)
+    try:
+        services.task_delete(task=task, actor=actor)
+    except AccountsError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deleted the task {task.name} and its privileges.")
+    return redirect("administration:task_list")
+
+
+# --- API Keys -----------------------------------------------------------------------
+@require_GET
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    _administrator(request)
+    return render(request, "accounts/apikey_list.html", {"api_keys": selectors.api_key_list()})
+
+
+@require_http_methods(["GET", "POST"])
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    actor = _administrator(request)
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            key, raw = services.api_key_create(
+                name=data["name"], description=data["description"], kind=data["kind"],
+                user=data["user"], registries=data["registries"],
+                permissions=data["permissions"], expires_at=form.expires_at, actor=actor,
+            )
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            # Shown once: kept in the server-side session only until the next page reads it.
+            request.session[SHOWN_ONCE.format(key.pk)] = raw
+            return redirect("administration:api_key_created", api_key_id=key.pk)
+    return render(request, "accounts/apikey_form.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_GET
+def api_key_created(request: HttpRequest, api_key_id: int) -> HttpResponse:
+    _administrator(request)
+    key = selectors.api_key_get(api_key_id=api_key_id)
+    raw = request.session.pop(SHOWN_ONCE.format(key.pk), None)
+    context = {"api_key": key, "raw_key": raw,
+               "login_command": f"skopeo login -u api {settings.PROMOTER_REGISTRY_HOST}"}
+    response = render(request, "accounts/apikey_created.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
+    actor = _administrator(request)
+    key = selectors.api_key_get(api_key_id=api_key_id)
+    services.api_key_revoke(api_key=key, actor=actor)
+    messages.success(request, f"Revoked the API key {key.name}. It no longer works.")
+    return redirect("administration:api_key_list")
+
+
+# --- Users and groups -----------------------------------------------------------------
+@require_GET
+def user_list(request: HttpRequest) -> HttpResponse:
+    _administrator(request)
+    return render(request, "accounts/user_list.html",
+                  {"users": selectors.user_list(), "groups": selectors.group_list()})
+
+
+@require_http_methods(["GET", "POST"])
+def user_create(request: HttpRequest) -> HttpResponse:
+    actor = _administrator(request)
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.user_create(username=data["username"], email=data["email"],
+                                        password=data["password1"], groups=data["groups"],
+                                        actor=actor)
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Created the user {user.get_username()}. "
+                                      "Grant tasks on Users & Tasks.")
+            return redirect("administration:user_list")
+    return render(request, "accounts/user_form.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
+    actor = _administrator(request)
+    user = selectors.user_get(user_id=user_id)
+    form = UserEditForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_update(user=user, actor=actor, **form.cleaned_data)
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Saved the user {user.get_username()}.")
+            return redirect("administration:user_list")
+    return render(request, "accounts/user_form.html", {"form": form, "edited_user": user},
+                  status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def group_create(request: HttpRequest) -> HttpResponse:
+    actor = _administrator(request)
+    form = GroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.group_create(actor=actor, **form.cleaned_data)
+        except AccountsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Created the group {group.name}.")
+            return redirect("administration:user_list")
+    return render(request, "accounts/group_form.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_POST
+def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
+    actor = _administrator(request)
+    group = selectors.group_get(group_id=group_id)
+    services.group_delete(group=group, actor=actor)
+    messages.success(request, f"Deleted the group {group.name}; its members stay.")
+    return redirect("administration:user_list")
+

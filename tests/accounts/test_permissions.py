@@ -1,0 +1,175 @@
+"""Principal decisions: the one place that says who may do what."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from accounts.keys import api_key_authenticate
+from accounts.models import ApiKey, Permission
+from accounts.permissions import Principal
+from accounts.services import api_key_revoke
+from tests.accounts.helpers import expire, grant, make_key, pipeline
+
+pytestmark = pytest.mark.django_db
+
+VIEW, PUBLISH, PROMOTE, DELETE = (Permission.VIEW, Permission.PUBLISH, Permission.PROMOTE,
+                                  Permission.DELETE)
+
+
+@pytest.fixture
+def regs():
+    return pipeline()
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice", password="x" * 12)
+
+
+def test_grant_on_one_registry_applies_there_only(regs, alice):
+    grant("Publish Packages", user=alice, registry=regs["devdocker"])
+    me = Principal(user=alice)
+    assert me.has(PUBLISH, regs["devdocker"]) and me.has(VIEW, regs["devdocker"])
+    assert not me.has(VIEW, regs["rcdocker"])
+    assert me.can_push(regs["devdocker"])
+    assert list(me.registries_with(VIEW)) == [regs["devdocker"]]
+
+
+def test_grant_on_all_registries_applies_everywhere(regs, alice):
+    grant("View & Download Packages", user=alice)
+    me = Principal(user=alice)
+    assert all(me.has(VIEW, r) for r in regs.values())
+    assert not me.has(PUBLISH, regs["devdocker"])
+
+
+def test_group_privileges_apply_to_members_only(regs, alice):
+    team = Group.objects.create(name="team")
+    grant("Promote Packages", group=team, registry=regs["rcdocker"])
+    assert not Principal(user=alice).has(PROMOTE, regs["rcdocker"])
+    alice.groups.add(team)
+    assert Principal(user=alice).has(PROMOTE, regs["rcdocker"])
+
+
+def test_anonymous_privilege_applies_to_everyone(regs, alice):
+    grant("View & Download Packages", anonymous=True, registry=regs["proddocker"])
+    assert Principal.anonymous().has(VIEW, regs["proddocker"])
+    assert not Principal.anonymous().has(VIEW, regs["devdocker"])
+    assert Principal(user=alice).has(VIEW, regs["proddocker"])
+
+
+def test_restrict_beats_grant_on_the_same_and_wider_scope(regs, alice):
+    grant("Publish Packages", user=alice)
+    grant("Publish Packages", user=alice, registry=regs["devdocker"], restrict=True)
+    me = Principal(user=alice)
+    assert not me.has(PUBLISH, regs["devdocker"])
+    assert not me.has(VIEW, regs["devdocker"])  # Publish Packages bundles View too
+    assert me.has(PUBLISH, regs["rcdocker"])
+
+
+def test_restrict_on_a_group_beats_a_personal_grant(regs, alice):
+    contractors = Group.objects.create(name="contractors")
+    alice.groups.add(contractors)
+    grant("Delete Packages", user=alice)
+    grant("Delete Packages", group=contractors, registry=regs["proddocker"], restrict=True)
+    me = Principal(user=alice)
+    assert me.has(DELETE, regs["devdocker"]) and not me.has(DELETE, regs["proddocker"])
+
+
+def test_administer_allows_everything_but_pushing_into_validated(regs, alice):
+    grant("Administer", user=alice)
+    me = Principal(user=alice)
+    assert me.is_administrator()
+    assert me.has(DELETE, regs["proddocker"]) and me.has(PROMOTE, regs["proddocker"])
+    assert me.can_push(regs["devdocker"])
+    assert not me.can_push(regs["rcdocker"]) and not me.can_push(regs["proddocker"])
+
+
+def test_validated_push_is_denied_to_the_superuser_admin(regs):
+    admin = get_user_model().objects.create_superuser("Admin", password="x" * 12)
+    me = Principal(user=admin)
+    assert me.is_administrator() and me.can_push(regs["devdocker"])
+    assert not me.can_push(regs["proddocker"])
+    assert Principal.promoter().can_push(regs["proddocker"])
+
+
+def test_promoting_needs_promote_on_target_and_view_on_source(regs, alice):
+    grant("Promote Packages", user=alice, registry=regs["rcdocker"])
+    me = Principal(user=alice)
+    assert not me.can_promote(regs["devdocker"], regs["rcdocker"])  # no View on devdocker
+    grant("View & Download Packages", user=alice, registry=regs["devdocker"])
+    assert Principal(user=alice).can_promote(regs["devdocker"], regs["rcdocker"])
+    assert not Principal(user=alice).can_promote(regs["rcdocker"], regs["proddocker"])
+
+
+def test_inactive_users_may_do_nothing(regs, alice):
+    grant("Administer", user=alice)
+    alice.is_active = False
+    alice.save()
+    assert not Principal(user=alice).has(VIEW, regs["devdocker"])
+
+
+def test_feed_key_holds_exactly_its_registries_and_permissions(regs):
+    key, _ = make_key(ApiKey.Kind.FEED, registries=[regs["devdocker"]],
+                      permissions=[VIEW, PUBLISH])
+    ci = Principal(api_key=key)
+    assert ci.has(VIEW, regs["devdocker"]) and ci.can_push(regs["devdocker"])
+    assert not ci.has(DELETE, regs["devdocker"])
+    assert not ci.has(VIEW, regs["rcdocker"])
+    assert not ci.is_administrator()
+    assert ci.name == f"API key {key.name}"
+    assert ci.token_subject == f"apikey:{key.pk}"
+
+
+def test_feed_key_with_publish_on_validated_registry_still_cannot_push(regs):
+    key, _ = make_key(ApiKey.Kind.FEED, registries=[regs["proddocker"]],
+                      permissions=[VIEW, PUBLISH, PROMOTE])
+    assert not Principal(api_key=key).can_push(regs["proddocker"])
+    assert Principal(api_key=key).has(PROMOTE, regs["proddocker"])
+
+
+def test_system_key_has_full_control_except_validated_push(regs):
+    key, _ = make_key(ApiKey.Kind.SYSTEM)
+    root = Principal(api_key=key)
+    assert root.is_administrator() and root.has(DELETE, regs["proddocker"])
+    assert not root.can_push(regs["proddocker"])
+
+
+def test_personal_key_acts_as_its_user(regs, alice):
+    grant("Publish Packages", user=alice, registry=regs["devdocker"])
+    key, raw = make_key(ApiKey.Kind.PERSONAL, user=alice)
+    found = api_key_authenticate(raw)
+    assert found == key and found.user == alice
+    me = Principal(user=found.user, api_key=found)
+    assert me.can_push(regs["devdocker"]) and not me.has(VIEW, regs["rcdocker"])
+    assert me.name == f"API key {key.name}"
+
+
+def test_expired_and_revoked_keys_are_refused(regs, alice):
+    expired, raw_expired = make_key(ApiKey.Kind.SYSTEM)
+    revoked, raw_revoked = make_key(ApiKey.Kind.SYSTEM)
+    live, raw_live = make_key(ApiKey.Kind.SYSTEM)
+    expire(expired)
+    api_key_revoke(api_key=revoked, actor=Principal.promoter())
+    assert api_key_authenticate(raw_expired) is None
+    assert api_key_authenticate(raw_revoked) is None
+    assert api_key_authenticate(raw_live) == live
+    assert api_key_authenticate(raw_live[:-1] + ("A" if raw_live[-1] != "A" else "B")) is None
+    live.refresh_from_db()
+    assert live.last_used_at is not None
+
+
+def test_keys_of_deactivated_users_are_refused(regs, alice):
+    _, raw = make_key(ApiKey.Kind.PERSONAL, user=alice)
+    alice.is_active = False
+    alice.save()
+    assert api_key_authenticate(raw) is None
+
+
+def test_keys_are_stored_only_as_a_hash(regs):
+    key, raw = make_key(ApiKey.Kind.SYSTEM)
+    key.refresh_from_db()
+    stored = " ".join(str(v) for v in key.__dict__.values())
+    assert raw not in stored
+    assert key.key_prefix == raw[:8]
