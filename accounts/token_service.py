@@ -6,10 +6,10 @@ import base64
 import binascii
 import datetime as dt
 
-from django.contrib.auth import authenticate
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from accounts.credentials import user_for_password
 from accounts.keys import api_key_authenticate
 from accounts.models import Permission
 from accounts.permissions import Principal
@@ -46,7 +46,7 @@ def principal_from_basic(header: str, request: HttpRequest | None = None) -> Pri
         return Principal(user=user, api_key=key)
     if login_blocked(username, request):
         raise Throttled(BLOCKED_MESSAGE)
-    user = authenticate(request, username=username, password=secret)
+    user = user_for_password(username, secret)
     if user is None:
         login_failed(username, request)
         raise BadCredentials("wrong user name or password")

@@ -146,7 +146,8 @@ def bench_cross_host() -> dict:
 
 
 def fmt(values: list[float]) -> str:
-    return f"median {statistics.median(values):.3f} s (runs: {', '.join(f'{v:.3f}' for v in values)})"
+    runs = ", ".join(f"{v:.3f}" for v in values)
+    return f"median {statistics.median(values):.3f} s (runs: {runs})"
 
 
 def main() -> None:
