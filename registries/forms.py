@@ -22,6 +22,7 @@ class RegistryForm(forms.ModelForm):
                   "namespace", "username", "password"]
         widgets = {"password": forms.PasswordInput(render_value=True),
                    "description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"promote_to": "Promote To Feed", "usage_type": "Usage type"}
         help_texts = {
             "usage_type": "Validated/Promoted registries accept content only by promotion.",
             "promote_to": "When set, images in this registry can be promoted only there.",
