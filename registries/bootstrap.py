@@ -12,16 +12,29 @@ from registries.models import Registry
 
 BUILT_IN_TASKS = [
     ("View & Download Packages", "See registries and pull images.", [Permission.VIEW]),
-    ("Publish Packages", "Push images (never into Validated/Promoted registries).",
-     [Permission.VIEW, Permission.PUBLISH]),
-    ("Promote Packages", "Accept promotions into a registry.",
-     [Permission.VIEW, Permission.PROMOTE]),
+    (
+        "Publish Packages",
+        "Push images (never into Validated/Promoted registries).",
+        [Permission.VIEW, Permission.PUBLISH],
+    ),
+    (
+        "Promote Packages",
+        "Accept promotions into a registry.",
+        [Permission.VIEW, Permission.PROMOTE],
+    ),
     ("Delete Packages", "Delete tags and images.", [Permission.VIEW, Permission.DELETE]),
-    ("Manage Feed", "Change a registry's settings.",
-     [Permission.VIEW, Permission.PUBLISH, Permission.PROMOTE, Permission.DELETE,
-      Permission.MANAGE_FEED]),
-    ("Administer", "Everything, including users, tasks and API keys.",
-     [Permission.ADMINISTER]),
+    (
+        "Manage Feed",
+        "Change a registry's settings.",
+        [
+            Permission.VIEW,
+            Permission.PUBLISH,
+            Permission.PROMOTE,
+            Permission.DELETE,
+            Permission.MANAGE_FEED,
+        ],
+    ),
+    ("Administer", "Everything, including users, tasks and API keys.", [Permission.ADMINISTER]),
 ]
 
 
@@ -30,8 +43,11 @@ def tasks_ensure() -> None:
     for name, description, permissions in BUILT_IN_TASKS:
         Task.objects.update_or_create(
             name=name,
-            defaults={"description": description,
-                      "permissions": [str(p) for p in permissions], "built_in": True},
+            defaults={
+                "description": description,
+                "permissions": [str(p) for p in permissions],
+                "built_in": True,
+            },
         )
 
 
@@ -53,15 +69,20 @@ def demo_ensure() -> bool:
     if Registry.objects.exists():
         return False
     prod = Registry.objects.create(
-        name="proddocker", usage_type=Registry.UsageType.VALIDATED,
+        name="proddocker",
+        usage_type=Registry.UsageType.VALIDATED,
         description="Production: what production pulls. Content arrives only by promotion.",
     )
     rc = Registry.objects.create(
-        name="rcdocker", usage_type=Registry.UsageType.VALIDATED, promote_to=prod,
+        name="rcdocker",
+        usage_type=Registry.UsageType.VALIDATED,
+        promote_to=prod,
         description="Release candidates under test. Content arrives only by promotion.",
     )
     Registry.objects.create(
-        name="devdocker", usage_type=Registry.UsageType.GENERAL, promote_to=rc,
+        name="devdocker",
+        usage_type=Registry.UsageType.GENERAL,
+        promote_to=rc,
         description="Development builds: CI pushes here.",
     )
     return True

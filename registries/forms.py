@@ -5,10 +5,14 @@ from registries.promotions import COMMENT_MAX
 
 
 class PromoteForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Registry.objects.none(), empty_label=None,
-                                    label="Promote to")
-    comment = forms.CharField(required=False, max_length=COMMENT_MAX,
-                              widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why? e.g. Ready for testing"}))
+    target = forms.ModelChoiceField(
+        queryset=Registry.objects.none(), empty_label=None, label="Promote to"
+    )
+    comment = forms.CharField(
+        required=False,
+        max_length=COMMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why? e.g. Ready for testing"}),
+    )
 
     def __init__(self, *args, targets, **kwargs):
         super().__init__(*args, **kwargs)
@@ -18,10 +22,21 @@ class PromoteForm(forms.Form):
 class RegistryForm(forms.ModelForm):
     class Meta:
         model = Registry
-        fields = ["name", "description", "usage_type", "promote_to", "active", "endpoint",
-                  "namespace", "username", "password"]
-        widgets = {"password": forms.PasswordInput(render_value=True),
-                   "description": forms.Textarea(attrs={"rows": 3})}
+        fields = [
+            "name",
+            "description",
+            "usage_type",
+            "promote_to",
+            "active",
+            "endpoint",
+            "namespace",
+            "username",
+            "password",
+        ]
+        widgets = {
+            "password": forms.PasswordInput(render_value=True),
+            "description": forms.Textarea(attrs={"rows": 3}),
+        }
         labels = {"promote_to": "Promote To Feed", "usage_type": "Usage type"}
         help_texts = {
             "usage_type": "Validated/Promoted registries accept content only by promotion.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from registries.oci import RegistryClient, manifest as oci_manifest
+from registries.oci import RegistryClient
+from registries.oci import manifest as oci_manifest
 from registries.oci.errors import ManifestInvalid, RegistryError
 
 CONFIG_MAX_BYTES = 4 * 1024 * 1024

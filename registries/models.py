@@ -157,8 +157,12 @@ class HistoryEvent(models.Model):
     actor = models.CharField(max_length=255)
     # No database constraint: deleting a user must not rewrite History (the actor name stays).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-        related_name="+", db_constraint=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
     )
     from_registry = models.CharField(max_length=64, blank=True)
     to_registry = models.CharField(max_length=64, blank=True)
@@ -265,8 +269,10 @@ class Promotion(models.Model):
         from django.template.defaultfilters import filesizeformat
 
         done = self.blobs_copied + self.blobs_mounted + self.blobs_skipped
-        return (f"{done} of {self.blobs_total} blobs · {filesizeformat(self.bytes_done)} of "
-                f"{filesizeformat(self.bytes_total)}")
+        return (
+            f"{done} of {self.blobs_total} blobs · {filesizeformat(self.bytes_done)} of "
+            f"{filesizeformat(self.bytes_total)}"
+        )
 
     @property
     def percent(self) -> int:
@@ -277,4 +283,3 @@ class Promotion(models.Model):
             return 0
         done = min(self.bytes_done, total)
         return int(done * 100 / total)
-

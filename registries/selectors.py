@@ -21,9 +21,13 @@ PAGE_SIZE = 50
 
 def registry_list(*, principal: Principal):
     """Registries the principal may view, with repository and tag counts (one query)."""
-    return principal.registries_with(Permission.VIEW).select_related("promote_to").annotate(
-        repository_count=Count("repositories", distinct=True),
-        tag_count=Count("repositories__tags", distinct=True),
+    return (
+        principal.registries_with(Permission.VIEW)
+        .select_related("promote_to")
+        .annotate(
+            repository_count=Count("repositories", distinct=True),
+            tag_count=Count("repositories__tags", distinct=True),
+        )
     )
 
 
@@ -63,9 +67,11 @@ def tag_page(*, repository: Repository, query: str = "", page: int | str = 1) ->
 
 
 def tag_get(*, repository: Repository, name: str) -> Tag:
-    tag = Tag.objects.filter(repository=repository, name=name).select_related(
-        "repository__registry"
-    ).first()
+    tag = (
+        Tag.objects.filter(repository=repository, name=name)
+        .select_related("repository__registry")
+        .first()
+    )
     if tag is None:
         raise Http404(f"There is no tag {name!r} in {repository.registry.name}/{repository.name}.")
     return tag
@@ -89,12 +95,16 @@ def tag_image(*, tag: Tag) -> LiveImage:
     return LiveImage(details)
 
 
-def image_history(*, principal: Principal, repository: str, digest: str, page: int | str = 1) -> Page:
+def image_history(
+    *, principal: Principal, repository: str, digest: str, page: int | str = 1
+) -> Page:
     """The trail of one image across registries (same repository and digest), newest first."""
     visible = list(principal.registries_with(Permission.VIEW).values_list("name", flat=True))
-    events = HistoryEvent.objects.filter(repository=repository, digest=digest).filter(
-        Q(registry__in=visible) | Q(to_registry__in=visible)
-    ).order_by("-created_at", "-id")
+    events = (
+        HistoryEvent.objects.filter(repository=repository, digest=digest)
+        .filter(Q(registry__in=visible) | Q(to_registry__in=visible))
+        .order_by("-created_at", "-id")
+    )
     return Paginator(events, 20).get_page(page)
 
 
@@ -102,9 +112,12 @@ def tag_history(*, principal: Principal, tag: Tag, page: int | str = 1) -> Page:
     """History of the tag page: events of this image, and of this tag in this registry."""
     visible = list(principal.registries_with(Permission.VIEW).values_list("name", flat=True))
     registry = tag.repository.registry.name
-    events = HistoryEvent.objects.filter(repository=tag.repository.name).filter(
-        Q(digest=tag.digest) | Q(registry=registry, tag=tag.name)
-    ).filter(Q(registry__in=visible) | Q(to_registry__in=visible)).order_by("-created_at", "-id")
+    events = (
+        HistoryEvent.objects.filter(repository=tag.repository.name)
+        .filter(Q(digest=tag.digest) | Q(registry=registry, tag=tag.name))
+        .filter(Q(registry__in=visible) | Q(to_registry__in=visible))
+        .order_by("-created_at", "-id")
+    )
     return Paginator(events, 20).get_page(page)
 
 
@@ -119,9 +132,11 @@ def promotions_for_registry(*, registry: Registry, limit: int = 10):
 
 def promotion_list(*, principal: Principal, page: int | str = 1) -> Page:
     visible = principal.registries_with(Permission.VIEW)
-    promotions = Promotion.objects.filter(Q(source__in=visible) | Q(target__in=visible)).select_related(
-        "source", "target"
-    ).order_by("-created_at", "-id")
+    promotions = (
+        Promotion.objects.filter(Q(source__in=visible) | Q(target__in=visible))
+        .select_related("source", "target")
+        .order_by("-created_at", "-id")
+    )
     return Paginator(promotions, PAGE_SIZE).get_page(page)
 
 
@@ -129,7 +144,9 @@ def promotion_get(*, principal: Principal, promotion_id: int) -> Promotion:
     promotion = Promotion.objects.select_related("source", "target").filter(pk=promotion_id).first()
     if promotion is None:
         raise Http404("There is no such promotion.")
-    if not (principal.has(Permission.VIEW, promotion.source)
-            or principal.has(Permission.VIEW, promotion.target)):
+    if not (
+        principal.has(Permission.VIEW, promotion.source)
+        or principal.has(Permission.VIEW, promotion.target)
+    ):
         raise PermissionDenied("You may not view this promotion.")
     return promotion

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.permissions import Principal
-from registries.models import HistoryEvent, Registry, Repository, Tag
 from registries.images import ImageSummary
+from registries.models import HistoryEvent, Registry, Repository, Tag
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,10 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        text = (f"{self.registry}: {self.added} added, {self.changed} changed, "
-                f"{self.removed} removed, {self.unchanged} unchanged")
+        text = (
+            f"{self.registry}: {self.added} added, {self.changed} changed, "
+            f"{self.removed} removed, {self.unchanged} unchanged"
+        )
         if self.errors:
             text += f", {len(self.errors)} errors ({self.errors[0]})"
         return text
@@ -68,8 +70,8 @@ def sync_registry(registry: Registry) -> SyncReport:
             continue
         seen[repo_name] = set(tag_names)
         indexed = {
-            t.name: t for t in Tag.objects.filter(repository__registry=registry,
-                                                  repository__name=repo_name)
+            t.name: t
+            for t in Tag.objects.filter(repository__registry=registry, repository__name=repo_name)
         }
         for tag_name in tag_names:
             try:
@@ -80,16 +82,24 @@ def sync_registry(registry: Registry) -> SyncReport:
                 if current is not None and current.digest == head.digest:
                     report.unchanged += 1
                     continue
-                summary = known_digests.get(head.digest) or describe_image(client, path, head.digest)
+                summary = known_digests.get(head.digest) or describe_image(
+                    client, path, head.digest
+                )
                 known_digests[summary.digest] = summary
             except RegistryError as exc:
                 report.errors.append(f"{path}:{tag_name}: {exc.message}")
                 continue
             with transaction.atomic():
                 tag_upsert(registry=registry, repository=repo_name, tag=tag_name, summary=summary)
-                history_record(action="pushed", registry=registry, repository=repo_name,
-                               tag=tag_name, digest=summary.digest, actor=SYNC_ACTOR,
-                               comment="found by sync")
+                history_record(
+                    action="pushed",
+                    registry=registry,
+                    repository=repo_name,
+                    tag=tag_name,
+                    digest=summary.digest,
+                    actor=SYNC_ACTOR,
+                    comment="found by sync",
+                )
             if current is None:
                 report.added += 1
             else:
@@ -101,9 +111,15 @@ def sync_registry(registry: Registry) -> SyncReport:
             continue
         with transaction.atomic():
             tag_remove(registry=registry, repository=tag.repository.name, tag=tag.name)
-            history_record(action="deleted", registry=registry, repository=tag.repository.name,
-                           tag=tag.name, digest=tag.digest, actor=SYNC_ACTOR,
-                           comment="gone from the registry")
+            history_record(
+                action="deleted",
+                registry=registry,
+                repository=tag.repository.name,
+                tag=tag.name,
+                digest=tag.digest,
+                actor=SYNC_ACTOR,
+                comment="gone from the registry",
+            )
         report.removed += 1
     Repository.objects.filter(registry=registry, tags__isnull=True).delete()
     Registry.objects.filter(pk=registry.pk).update(

@@ -58,8 +58,13 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
     repo = selectors.repository_get(registry=reg, name=repository)
     query = request.GET.get("q", "")[:200]
     page = selectors.tag_page(repository=repo, query=query, page=request.GET.get("page", 1))
-    context = {"registry": reg, "repository": repo, "page_obj": page, "q": query,
-               "query": _other_params(request)}
+    context = {
+        "registry": reg,
+        "repository": repo,
+        "page_obj": page,
+        "q": query,
+        "query": _other_params(request),
+    }
     if request.htmx and request.htmx.target == "tags":
         return render(request, "registries/repository_detail.html#tags", context)
     return render(request, "registries/repository_detail.html", context)
@@ -71,6 +76,7 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
     reg = selectors.registry_get(principal=principal, name=registry)
     repo = selectors.repository_get(registry=reg, name=repository)
     tag_obj = selectors.tag_get(repository=repo, name=tag)
+    image = f"{reg.pull_host}/{reg.backing_path(repo.name)}"
     tab = request.GET.get("tab", "overview")
     if tab not in {"overview", "history"}:
         tab = "overview"
@@ -79,8 +85,8 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
         "repository": repo,
         "tag": tag_obj,
         "tab": tab,
-        "pull_command": f"docker pull {reg.pull_host}/{reg.backing_path(repo.name)}@{tag_obj.digest}",
-        "pull_tag_command": f"docker pull {reg.pull_host}/{reg.backing_path(repo.name)}:{tag_obj.name}",
+        "pull_command": f"docker pull {image}@{tag_obj.digest}",
+        "pull_tag_command": f"docker pull {image}:{tag_obj.name}",
         "can_promote": _can_promote_somewhere(principal, reg),
         "can_roll_back": bool(tag_obj.previous_digest) and principal.has("promote", reg),
     }
@@ -145,7 +151,7 @@ def registry_notifications(request: HttpRequest) -> JsonResponse:
         if not isinstance(events, list):
             raise ValueError("events is not a list")
     except (ValueError, AttributeError):
-        return JsonResponse({"error": "body must be {\"events\": [...]}"}, status=400)
+        return JsonResponse({"error": 'body must be {"events": [...]}'}, status=400)
     client = bundled_client()
     outcomes = []
     for event in events:
@@ -177,5 +183,3 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     return render(request, "500.html", status=500)
-
-

@@ -1,4 +1,4 @@
-"""Pages for promoting: the ▼ Promote dialog, progress, the promotions list, roll back, Manage Feed."""
+"""Pages for promoting: the ▼ Promote dialog, progress, promotions, roll back, Manage Feed."""
 
 from __future__ import annotations
 
@@ -39,24 +39,38 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
     form = PromoteForm(request.POST or None, targets=targets)
     error = ""
     if not targets:
-        error = (f"You may not promote from {reg.name}: that needs Promote Packages on "
-                 f"{reg.promote_to.name if reg.promote_to else 'a target registry'}.")
+        error = (
+            f"You may not promote from {reg.name}: that needs Promote Packages on "
+            f"{reg.promote_to.name if reg.promote_to else 'a target registry'}."
+        )
     elif request.method == "POST" and form.is_valid():
         try:
             promotion = promotion_request(
-                source=reg, repository=repo.name, tag=tag_obj.name,
-                target=form.cleaned_data["target"], actor=principal,
+                source=reg,
+                repository=repo.name,
+                tag=tag_obj.name,
+                target=form.cleaned_data["target"],
+                actor=principal,
                 comment=form.cleaned_data["comment"],
             )
         except PromotionError as exc:
             error = exc.message
         else:
             if request.htmx:
-                return render(request, "registries/promotion_detail.html#progress-dialog",
-                              {"promotion": promotion, "poll": True})
+                return render(
+                    request,
+                    "registries/promotion_detail.html#progress-dialog",
+                    {"promotion": promotion, "poll": True},
+                )
             return redirect("registries:promotion_detail", promotion_id=promotion.pk)
-    context = {"registry": reg, "repository": repo, "tag": tag_obj, "form": form,
-               "targets": targets, "error": error}
+    context = {
+        "registry": reg,
+        "repository": repo,
+        "tag": tag_obj,
+        "form": form,
+        "targets": targets,
+        "error": error,
+    }
     status = 400 if request.method == "POST" else 200
     if request.htmx:
         return render(request, "registries/promotion_form.html#dialog", context, status=status)
@@ -65,8 +79,9 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
 
 @require_GET
 def promotion_detail(request: HttpRequest, promotion_id: int) -> HttpResponse:
-    promotion = selectors.promotion_get(principal=Principal.from_request(request),
-                                        promotion_id=promotion_id)
+    promotion = selectors.promotion_get(
+        principal=Principal.from_request(request), promotion_id=promotion_id
+    )
     context = {"promotion": promotion, "poll": not promotion.is_finished}
     if request.htmx and request.GET.get("partial") == "dialog":
         return render(request, "registries/promotion_detail.html#progress-dialog", context)
@@ -91,8 +106,9 @@ def promotion_run_again(request: HttpRequest, promotion_id: int) -> HttpResponse
 
 @require_GET
 def promotion_list(request: HttpRequest) -> HttpResponse:
-    page = selectors.promotion_list(principal=Principal.from_request(request),
-                                    page=request.GET.get("page", 1))
+    page = selectors.promotion_list(
+        principal=Principal.from_request(request), page=request.GET.get("page", 1)
+    )
     return render(request, "registries/promotion_list.html", {"page_obj": page})
 
 
@@ -113,8 +129,13 @@ def roll_back(request: HttpRequest, registry: str, repository: str, tag: str) ->
             if request.htmx:
                 return HttpResponseClientRedirect(tag_url + "?tab=history")
             return redirect(tag_url + "?tab=history")
-    context = {"registry": reg, "repository": repo, "tag": tag_obj, "error": error,
-               "tag_url": tag_url}
+    context = {
+        "registry": reg,
+        "repository": repo,
+        "tag": tag_obj,
+        "error": error,
+        "tag_url": tag_url,
+    }
     if request.htmx:
         return render(request, "registries/tag_confirm_rollback.html#dialog", context)
     return render(request, "registries/tag_confirm_rollback.html", context)
@@ -128,8 +149,9 @@ def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpRe
     principal = Principal.from_request(request)
     instance = None
     if registry is not None:
-        instance = selectors.registry_get(principal=principal, name=registry,
-                                          permission=Permission.MANAGE_FEED)
+        instance = selectors.registry_get(
+            principal=principal, name=registry, permission=Permission.MANAGE_FEED
+        )
     elif not principal.is_administrator():
         raise PermissionDenied("Only administrators may create registries.")
     form = RegistryForm(request.POST or None, instance=instance)
@@ -137,5 +159,9 @@ def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpRe
         saved = registry_save(form=form, actor=principal)
         messages.success(request, f"Saved {saved.name}.")
         return redirect("registries:registry_detail", registry=saved.name)
-    return render(request, "registries/registry_form.html", {"form": form, "registry": instance},
-                  status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "registries/registry_form.html",
+        {"form": form, "registry": instance},
+        status=400 if request.method == "POST" else 200,
+    )

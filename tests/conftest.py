@@ -23,9 +23,7 @@ def fast_password_hashing():
     """PBKDF2 on every token request makes each skopeo push seconds slower; tests use MD5."""
     from django.test import override_settings
 
-    override = override_settings(
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
-    )
+    override = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
     override.enable()
     yield
     override.disable()
@@ -96,8 +94,13 @@ def unique_repo() -> str:
     return f"team/app-{uuid.uuid4().hex[:10]}"
 
 
-def user_with(task: str | None = None, *, registry: str | None = None, username: str | None = None,
-              restrict: bool = False):
+def user_with(
+    task: str | None = None,
+    *,
+    registry: str | None = None,
+    username: str | None = None,
+    restrict: bool = False,
+):
     """A user (password PASSWORD) holding `task` on one registry or all."""
     from django.contrib.auth import get_user_model
 
@@ -132,8 +135,15 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):
 @pytest.fixture
 def pushed(demo, admin_creds, unique_repo, tmp_path):
     """Push a fresh single-arch image into devdocker as Admin; returns (repository, ImageInfo)."""
-    info = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", layers=2,
-                      layer_size=4096, creds=admin_creds, tmp_path=tmp_path)
+    info = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        layers=2,
+        layer_size=4096,
+        creds=admin_creds,
+        tmp_path=tmp_path,
+    )
     return unique_repo, info
 
 
@@ -143,8 +153,10 @@ def real_worker(portal, transactional_db, settings):
     from django.db import connection
 
     settings.TASKS = {
-        "default": {"BACKEND": "django_tasks_db.DatabaseBackend",
-                    "QUEUES": ["default", "promotions"]}
+        "default": {
+            "BACKEND": "django_tasks_db.DatabaseBackend",
+            "QUEUES": ["default", "promotions"],
+        }
     }
     db = connection.settings_dict
     env = {
@@ -157,9 +169,19 @@ def real_worker(portal, transactional_db, settings):
     }
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(
-        [sys.executable, str(root / "manage.py"), "db_worker", "--queue-name", "*",
-         "--interval", "0.2", "--no-startup-delay"],
-        env=env, cwd=root, start_new_session=True,
+        [
+            sys.executable,
+            str(root / "manage.py"),
+            "db_worker",
+            "--queue-name",
+            "*",
+            "--interval",
+            "0.2",
+            "--no-startup-delay",
+        ],
+        env=env,
+        cwd=root,
+        start_new_session=True,
     )
     yield proc
     proc.terminate()

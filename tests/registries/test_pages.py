@@ -65,21 +65,28 @@ def test_tag_history_tab_lists_the_push(admin_client, indexed):
 
 def test_htmx_tab_request_gets_only_the_partial(admin_client, indexed):
     repo, _ = indexed
-    page = admin_client.get(f"/registries/devdocker/images/{repo}:1.0", {"tab": "history"},
-                            HTTP_HX_REQUEST="true", HTTP_HX_TARGET="tab-content")
+    page = admin_client.get(
+        f"/registries/devdocker/images/{repo}:1.0",
+        {"tab": "history"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="tab-content",
+    )
     html = page.content.decode()
     assert 'id="tab-content"' in html
     assert "<html" not in html
 
 
-@pytest.mark.parametrize("path", [
-    "/registries/nope/",
-    "/registries/devdocker/images/no/such:1.0",
-    "/registries/devdocker/images/no/such",
-    "/registries/UPPER/",
-    "/registries/devdocker/images/bad..name:1.0",
-    "/promotions/999999/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/registries/nope/",
+        "/registries/devdocker/images/no/such:1.0",
+        "/registries/devdocker/images/no/such",
+        "/registries/UPPER/",
+        "/registries/devdocker/images/bad..name:1.0",
+        "/promotions/999999/",
+    ],
+)
 def test_unknown_names_give_404_pages(admin_client, path):
     page = admin_client.get(path)
     assert page.status_code == 404
@@ -93,9 +100,14 @@ def test_tag_page_with_registry_down_shows_a_banner_not_a_500(admin_client, demo
     repo = Repository.objects.create(registry=down, name="team/api")
     from django.utils import timezone
 
-    Tag.objects.create(repository=repo, name="1.0", digest="sha256:" + "a" * 64,
-                       media_type="application/vnd.oci.image.manifest.v1+json", size=10,
-                       pushed_at=timezone.now())
+    Tag.objects.create(
+        repository=repo,
+        name="1.0",
+        digest="sha256:" + "a" * 64,
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        size=10,
+        pushed_at=timezone.now(),
+    )
     page = admin_client.get("/registries/offline/images/team/api:1.0")
     assert page.status_code == 200
     assert "could not be read" in page.content.decode()
@@ -113,7 +125,9 @@ def test_healthz_reports_database_and_registry(client, demo, settings):
     assert down.json()["registry"].startswith("down")
 
 
-def test_repository_page_paginates_thousands_of_tags_in_few_queries(admin_client, demo, django_assert_max_num_queries):
+def test_repository_page_paginates_thousands_of_tags_in_few_queries(
+    admin_client, demo, django_assert_max_num_queries
+):
     from django.utils import timezone
 
     registry = Registry.objects.get(name="devdocker")

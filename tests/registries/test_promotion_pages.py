@@ -44,8 +44,9 @@ def test_promote_form_posts_and_redirects_to_the_promotion(admin_client, indexed
 def test_promote_form_refuses_a_target_outside_the_pipeline(admin_client, indexed):
     repo, _ = indexed
     prod = Registry.objects.get(name="proddocker")
-    answer = admin_client.post(f"/registries/devdocker/images/{repo}:1.0/promote",
-                               {"target": prod.pk, "comment": ""})
+    answer = admin_client.post(
+        f"/registries/devdocker/images/{repo}:1.0/promote", {"target": prod.pk, "comment": ""}
+    )
     assert answer.status_code == 400
     assert not Promotion.objects.exists()
 
@@ -57,8 +58,9 @@ def test_promote_button_is_hidden_and_refused_without_promote_privilege(client, 
     page = client.get(f"/registries/devdocker/images/{repo}:1.0").content.decode()
     assert 'id="promote-action"' not in page
     rc = Registry.objects.get(name="rcdocker")
-    answer = client.post(f"/registries/devdocker/images/{repo}:1.0/promote",
-                         {"target": rc.pk, "comment": "sneaky"})
+    answer = client.post(
+        f"/registries/devdocker/images/{repo}:1.0/promote", {"target": rc.pk, "comment": "sneaky"}
+    )
     assert answer.status_code == 400
     assert "You may not promote" in answer.content.decode()
     assert not Promotion.objects.exists()
@@ -67,25 +69,42 @@ def test_promote_button_is_hidden_and_refused_without_promote_privilege(client, 
 def test_htmx_promote_answers_with_the_progress_dialog(admin_client, indexed):
     repo, _ = indexed
     rc = Registry.objects.get(name="rcdocker")
-    answer = admin_client.post(f"/registries/devdocker/images/{repo}:1.0/promote",
-                               {"target": rc.pk}, HTTP_HX_REQUEST="true")
+    answer = admin_client.post(
+        f"/registries/devdocker/images/{repo}:1.0/promote",
+        {"target": rc.pk},
+        HTTP_HX_REQUEST="true",
+    )
     html = answer.content.decode()
     assert answer.status_code == 200
     assert 'id="promotion-progress"' in html and "<html" not in html
 
 
-def test_roll_back_page_repoints_the_tag_and_records_history(admin_client, demo, admin_creds, unique_repo, tmp_path):
+def test_roll_back_page_repoints_the_tag_and_records_history(
+    admin_client, demo, admin_creds, unique_repo, tmp_path
+):
     from accounts.permissions import Principal
     from registries.promotions import promotion_request
     from tests.support.images import push_image
 
     admin = Principal(user=get_user_model().objects.get(username="Admin"))
     dev, rc = Registry.objects.get(name="devdocker"), Registry.objects.get(name="rcdocker")
-    first = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", creds=admin_creds,
-                       tmp_path=tmp_path / "a", seed=21)
+    first = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        creds=admin_creds,
+        tmp_path=tmp_path / "a",
+        seed=21,
+    )
     promotion_request(source=dev, repository=unique_repo, tag="1.0", target=rc, actor=admin)
-    push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", creds=admin_creds,
-               tmp_path=tmp_path / "b", seed=22)
+    push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        creds=admin_creds,
+        tmp_path=tmp_path / "b",
+        seed=22,
+    )
     promotion_request(source=dev, repository=unique_repo, tag="1.0", target=rc, actor=admin)
     tag_url = f"/registries/rcdocker/images/{unique_repo}:1.0"
     assert 'id="rollback-action"' in admin_client.get(tag_url).content.decode()
@@ -103,10 +122,19 @@ def test_manage_feed_sets_promote_to_and_usage_type_is_fixed(admin_client):
     page = admin_client.get("/registries/devdocker/")
     assert 'href="/registries/devdocker/manage"' in page.content.decode()
     prod = Registry.objects.get(name="proddocker")
-    answer = admin_client.post("/registries/devdocker/manage", {
-        "description": "dev builds", "usage_type": "validated", "promote_to": prod.pk,
-        "active": "on", "endpoint": "", "namespace": "", "username": "", "password": "",
-    })
+    answer = admin_client.post(
+        "/registries/devdocker/manage",
+        {
+            "description": "dev builds",
+            "usage_type": "validated",
+            "promote_to": prod.pk,
+            "active": "on",
+            "endpoint": "",
+            "namespace": "",
+            "username": "",
+            "password": "",
+        },
+    )
     assert answer.status_code == 302
     dev = Registry.objects.get(name="devdocker")
     assert dev.promote_to == prod and dev.description == "dev builds"
@@ -125,8 +153,13 @@ def test_registry_page_lists_recent_promotions_in_and_out(admin_client, indexed)
     from registries.promotions import promotion_request
 
     admin = Principal(user=get_user_model().objects.get(username="Admin"))
-    promotion_request(source=Registry.objects.get(name="devdocker"), repository=repo, tag="1.0",
-                      target=Registry.objects.get(name="rcdocker"), actor=admin)
+    promotion_request(
+        source=Registry.objects.get(name="devdocker"),
+        repository=repo,
+        tag="1.0",
+        target=Registry.objects.get(name="rcdocker"),
+        actor=admin,
+    )
     for name in ("devdocker", "rcdocker"):
         html = admin_client.get(f"/registries/{name}/").content.decode()
         assert f"{repo}:1.0" in html and "devdocker → rcdocker" in html

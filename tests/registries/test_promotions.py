@@ -41,8 +41,14 @@ def raw(demo, registry, repo, ref, creds="Admin:correct horse battery staple") -
 
 
 def promote(repo, tag="1.0", source="devdocker", target="rcdocker", comment="") -> Promotion:
-    promotion = promotion_request(source=reg(source), repository=repo, tag=tag,
-                                  target=reg(target), actor=admin(), comment=comment)
+    promotion = promotion_request(
+        source=reg(source),
+        repository=repo,
+        tag=tag,
+        target=reg(target),
+        actor=admin(),
+        comment=comment,
+    )
     promotion.refresh_from_db()
     return promotion
 
@@ -57,21 +63,38 @@ def test_single_arch_promotion_is_digest_exact_mounted_and_recorded(demo, pushed
     assert json.loads(raw(demo, "rcdocker", repo, "1.0"))  # valid manifest bytes
     assert promotion.blobs_mounted == promotion.blobs_total > 0  # same host: no bytes moved
     assert promotion.blobs_copied == 0
-    target_tag = Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo,
-                                 name="1.0")
+    target_tag = Tag.objects.get(
+        repository__registry__name="rcdocker", repository__name=repo, name="1.0"
+    )
     assert target_tag.digest == info.digest
     event = HistoryEvent.objects.get(action="promoted", repository=repo)
     assert (event.from_registry, event.to_registry, event.actor, event.comment) == (
-        "devdocker", "rcdocker", "Admin", "Ready for testing")
+        "devdocker",
+        "rcdocker",
+        "Admin",
+        "Ready for testing",
+    )
     # The source is untouched.
-    assert Tag.objects.get(repository__registry__name="devdocker", repository__name=repo,
-                           name="1.0").digest == info.digest
+    assert (
+        Tag.objects.get(
+            repository__registry__name="devdocker", repository__name=repo, name="1.0"
+        ).digest
+        == info.digest
+    )
 
 
-def test_multi_arch_index_promotes_with_identical_digest_and_children(demo, admin_creds, unique_repo, tmp_path):
-    info = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", layers=2,
-                      platforms=["linux/amd64", "linux/arm64"], creds=admin_creds,
-                      tmp_path=tmp_path)
+def test_multi_arch_index_promotes_with_identical_digest_and_children(
+    demo, admin_creds, unique_repo, tmp_path
+):
+    info = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        layers=2,
+        platforms=["linux/amd64", "linux/arm64"],
+        creds=admin_creds,
+        tmp_path=tmp_path,
+    )
     wait_for(lambda: Tag.objects.filter(repository__name=unique_repo).exists(), timeout=5)
 
     promotion = promote(unique_repo)
@@ -91,9 +114,11 @@ def test_chain_dev_rc_prod_and_pipeline_is_enforced(demo, pushed):
     assert promote(repo).status == "succeeded"
     assert promote(repo, source="rcdocker", target="proddocker").status == "succeeded"
     assert raw(demo, "proddocker", repo, "1.0") == raw(demo, "devdocker", repo, "1.0")
-    trail = list(HistoryEvent.objects.filter(repository=repo, digest=info.digest,
-                                             action="promoted").order_by("created_at")
-                 .values_list("from_registry", "to_registry"))
+    trail = list(
+        HistoryEvent.objects.filter(repository=repo, digest=info.digest, action="promoted")
+        .order_by("created_at")
+        .values_list("from_registry", "to_registry")
+    )
     assert trail == [("devdocker", "rcdocker"), ("rcdocker", "proddocker")]
 
 
@@ -116,8 +141,15 @@ def test_bad_requests_are_refused_and_leave_nothing(demo, pushed):
 def test_signature_tags_travel_with_the_image(demo, pushed, admin_creds, tmp_path):
     repo, info = pushed
     sig_tag = info.digest.replace(":", "-") + ".sig"
-    sig = push_image(demo.hostport, f"devdocker/{repo}", sig_tag, layers=1, layer_size=256,
-                     creds=admin_creds, tmp_path=tmp_path / "sig")
+    sig = push_image(
+        demo.hostport,
+        f"devdocker/{repo}",
+        sig_tag,
+        layers=1,
+        layer_size=256,
+        creds=admin_creds,
+        tmp_path=tmp_path / "sig",
+    )
 
     promotion = promote(repo)
 
@@ -129,13 +161,26 @@ def test_signature_tags_travel_with_the_image(demo, pushed, admin_creds, tmp_pat
 
 def test_digest_that_vanished_before_execution_fails_clearly(demo, pushed, admin_creds, settings):
     repo, info = pushed
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend",
-                                  "QUEUES": ["default", "promotions"]}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "promotions"],
+        }
+    }
     promotion = promote(repo)
     assert promotion.status == "queued"
-    subprocess.run(["skopeo", "delete", "--tls-verify=false", "--creds", admin_creds,
-                    f"docker://{demo.hostport}/devdocker/{repo}@{info.digest}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "skopeo",
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            admin_creds,
+            f"docker://{demo.hostport}/devdocker/{repo}@{info.digest}",
+        ],
+        check=True,
+        capture_output=True,
+    )
 
     result = promotion_execute(promotion_id=promotion.pk)
 
@@ -145,14 +190,32 @@ def test_digest_that_vanished_before_execution_fails_clearly(demo, pushed, admin
     assert not HistoryEvent.objects.filter(action="promoted").exists()
 
 
-def test_concurrent_promotions_to_one_tag_are_serialized_and_both_recorded(demo, admin_creds, unique_repo, tmp_path, settings):
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend",
-                                  "QUEUES": ["default", "promotions"]}}
-    first = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", creds=admin_creds,
-                       tmp_path=tmp_path / "a", seed=1)
+def test_concurrent_promotions_to_one_tag_are_serialized_and_both_recorded(
+    demo, admin_creds, unique_repo, tmp_path, settings
+):
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "promotions"],
+        }
+    }
+    first = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        creds=admin_creds,
+        tmp_path=tmp_path / "a",
+        seed=1,
+    )
     p1 = promote(unique_repo)
-    second = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", creds=admin_creds,
-                        tmp_path=tmp_path / "b", seed=2)
+    second = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        creds=admin_creds,
+        tmp_path=tmp_path / "b",
+        seed=2,
+    )
     p2 = promote(unique_repo)
     assert (p1.digest, p2.digest) == (first.digest, second.digest)
 
@@ -172,11 +235,15 @@ def test_concurrent_promotions_to_one_tag_are_serialized_and_both_recorded(demo,
 
     statuses = set(Promotion.objects.values_list("status", flat=True))
     assert statuses == {"succeeded"}
-    events = list(HistoryEvent.objects.filter(action="promoted", repository=unique_repo)
-                  .order_by("created_at", "id"))
+    events = list(
+        HistoryEvent.objects.filter(action="promoted", repository=unique_repo).order_by(
+            "created_at", "id"
+        )
+    )
     assert len(events) == 2
-    final = Tag.objects.get(repository__registry__name="rcdocker", repository__name=unique_repo,
-                            name="1.0")
+    final = Tag.objects.get(
+        repository__registry__name="rcdocker", repository__name=unique_repo, name="1.0"
+    )
     assert final.digest == events[-1].digest
     assert json.loads(raw(demo, "rcdocker", unique_repo, "1.0"))
     from registries.oci.manifest import sha256_digest
@@ -185,11 +252,23 @@ def test_concurrent_promotions_to_one_tag_are_serialized_and_both_recorded(demo,
 
 
 def test_roll_back_repoints_the_promoted_tag(demo, admin_creds, unique_repo, tmp_path):
-    first = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", creds=admin_creds,
-                       tmp_path=tmp_path / "a", seed=11)
+    first = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        creds=admin_creds,
+        tmp_path=tmp_path / "a",
+        seed=11,
+    )
     promote(unique_repo)
-    second = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", creds=admin_creds,
-                        tmp_path=tmp_path / "b", seed=12)
+    second = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        creds=admin_creds,
+        tmp_path=tmp_path / "b",
+        seed=12,
+    )
     promote(unique_repo)
     tag = Tag.objects.get(repository__registry__name="rcdocker", repository__name=unique_repo)
     assert (tag.digest, tag.previous_digest) == (second.digest, first.digest)
@@ -207,8 +286,12 @@ def test_roll_back_repoints_the_promoted_tag(demo, admin_creds, unique_repo, tmp
 
 def test_failed_promotion_can_be_run_again(demo, pushed, settings):
     repo, info = pushed
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend",
-                                  "QUEUES": ["default", "promotions"]}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "promotions"],
+        }
+    }
     promotion = promote(repo)
     Promotion.objects.filter(pk=promotion.pk).update(status="failed", error="simulated")
     promotion.refresh_from_db()
@@ -223,8 +306,9 @@ def test_real_worker_runs_a_queued_promotion(demo, pushed, real_worker):
 
     promotion = promote(repo)
 
-    done = wait_for(lambda: Promotion.objects.get(pk=promotion.pk).is_finished, timeout=60,
-                    interval=0.2)
+    done = wait_for(
+        lambda: Promotion.objects.get(pk=promotion.pk).is_finished, timeout=60, interval=0.2
+    )
     promotion.refresh_from_db()
     assert done and promotion.status == "succeeded", promotion.error
     assert raw(demo, "rcdocker", repo, "1.0") == raw(demo, "devdocker", repo, "1.0")

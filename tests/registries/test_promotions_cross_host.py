@@ -21,8 +21,9 @@ def two_hosts(demo, tmp_path_factory):
     a = start_registry(tmp_path_factory.mktemp("host-a"))
     b = start_registry(tmp_path_factory.mktemp("host-b"))
     source = Registry.objects.create(name="hosta", endpoint=a.url)
-    target = Registry.objects.create(name="hostb", endpoint=b.url,
-                                     usage_type=Registry.UsageType.VALIDATED)
+    target = Registry.objects.create(
+        name="hostb", endpoint=b.url, usage_type=Registry.UsageType.VALIDATED
+    )
     yield source, target, a, b
     for backing in (a, b):
         if isinstance(backing, BackingRegistry):
@@ -41,11 +42,19 @@ def admin() -> Principal:
 
 def test_cross_host_promotion_streams_blobs_and_keeps_the_digest(two_hosts, unique_repo, tmp_path):
     source, target, a, b = two_hosts
-    info = push_image(hostport(a), unique_repo, "1.0", layers=3, layer_size=256 * 1024,
-                      platforms=["linux/amd64", "linux/arm64"], tmp_path=tmp_path)
+    info = push_image(
+        hostport(a),
+        unique_repo,
+        "1.0",
+        layers=3,
+        layer_size=256 * 1024,
+        platforms=["linux/amd64", "linux/arm64"],
+        tmp_path=tmp_path,
+    )
 
-    promotion = promotion_request(source=source, repository=unique_repo, tag="1.0",
-                                  target=target, actor=admin())
+    promotion = promotion_request(
+        source=source, repository=unique_repo, tag="1.0", target=target, actor=admin()
+    )
     promotion.refresh_from_db()
 
     assert promotion.status == "succeeded", promotion.error
@@ -57,26 +66,42 @@ def test_cross_host_promotion_streams_blobs_and_keeps_the_digest(two_hosts, uniq
     assert Tag.objects.get(repository__registry=target).digest == info.digest
 
     # Promoting again skips every blob: nothing is copied twice.
-    again = promotion_request(source=source, repository=unique_repo, tag="1.0", target=target,
-                              actor=admin())
+    again = promotion_request(
+        source=source, repository=unique_repo, tag="1.0", target=target, actor=admin()
+    )
     again.refresh_from_db()
     assert again.status == "succeeded"
     assert again.blobs_skipped == again.blobs_total and again.blobs_copied == 0
 
 
-def test_target_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(two_hosts, unique_repo, tmp_path, monkeypatch, settings):
+def test_target_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(
+    two_hosts, unique_repo, tmp_path, monkeypatch, settings
+):
     source, target, a, b = two_hosts
     settings.PROMOTER_COPY_PARALLELISM = 1
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend",
-                                  "QUEUES": ["default", "promotions"]}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "promotions"],
+        }
+    }
     old = push_image(hostport(a), unique_repo, "1.0", layers=1, tmp_path=tmp_path / "old", seed=1)
-    first = promotion_request(source=source, repository=unique_repo, tag="1.0", target=target,
-                              actor=admin())
+    first = promotion_request(
+        source=source, repository=unique_repo, tag="1.0", target=target, actor=admin()
+    )
     assert promotion_execute(promotion_id=first.pk).status == "succeeded"
-    new = push_image(hostport(a), unique_repo, "1.0", layers=4, layer_size=64 * 1024,
-                     tmp_path=tmp_path / "new", seed=2)
-    promotion = promotion_request(source=source, repository=unique_repo, tag="1.0",
-                                  target=target, actor=admin())
+    new = push_image(
+        hostport(a),
+        unique_repo,
+        "1.0",
+        layers=4,
+        layer_size=64 * 1024,
+        tmp_path=tmp_path / "new",
+        seed=2,
+    )
+    promotion = promotion_request(
+        source=source, repository=unique_repo, tag="1.0", target=target, actor=admin()
+    )
 
     # Stop the target registry right after the first blob lands.
     original = ImageCopier._count
@@ -97,8 +122,9 @@ def test_target_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(two_
 
     monkeypatch.setattr(ImageCopier, "_count", original)
     b.start()
-    assert skopeo_inspect_raw(f"docker://{hostport(b)}/{unique_repo}:1.0") == \
-        skopeo_inspect_raw(f"docker://{hostport(a)}/{unique_repo}@{old.digest}")  # untouched
+    assert skopeo_inspect_raw(f"docker://{hostport(b)}/{unique_repo}:1.0") == skopeo_inspect_raw(
+        f"docker://{hostport(a)}/{unique_repo}@{old.digest}"
+    )  # untouched
     promotion_retry(promotion=failed, actor=admin())
     done = promotion_execute(promotion_id=promotion.pk)
     assert done.status == "succeeded", done.error

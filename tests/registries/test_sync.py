@@ -15,13 +15,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _tag(registry: str, repository: str, tag: str):
-    return Tag.objects.filter(repository__registry__name=registry, repository__name=repository,
-                              name=tag).first()
+    return Tag.objects.filter(
+        repository__registry__name=registry, repository__name=repository, name=tag
+    ).first()
 
 
-def test_push_notification_indexes_tag_with_pushed_event_naming_actor(demo, admin_creds, unique_repo, tmp_path):
-    info = push_image(demo.hostport, f"devdocker/{unique_repo}", "1.0", layers=2,
-                      layer_size=2048, creds=admin_creds, tmp_path=tmp_path)
+def test_push_notification_indexes_tag_with_pushed_event_naming_actor(
+    demo, admin_creds, unique_repo, tmp_path
+):
+    info = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        layers=2,
+        layer_size=2048,
+        creds=admin_creds,
+        tmp_path=tmp_path,
+    )
 
     tag = wait_for(lambda: _tag("devdocker", unique_repo, "1.0"), timeout=5)
 
@@ -34,9 +44,15 @@ def test_push_notification_indexes_tag_with_pushed_event_naming_actor(demo, admi
 
 
 def test_multi_arch_push_records_platforms(demo, admin_creds, unique_repo, tmp_path):
-    info = push_image(demo.hostport, f"devdocker/{unique_repo}", "2.0", layers=1,
-                      platforms=["linux/amd64", "linux/arm64"], creds=admin_creds,
-                      tmp_path=tmp_path)
+    info = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "2.0",
+        layers=1,
+        platforms=["linux/amd64", "linux/arm64"],
+        creds=admin_creds,
+        tmp_path=tmp_path,
+    )
 
     tag = wait_for(lambda: _tag("devdocker", unique_repo, "2.0"), timeout=5)
 
@@ -73,16 +89,23 @@ def test_sync_registries_finds_new_changed_and_deleted_tags(external, unique_rep
     second = push_image(hostport, f"mirror/{unique_repo}", "1.0", tmp_path=tmp_path / "c", seed=7)
     gone = _tag("extdocker", unique_repo, "gone")
     subprocess.run(
-        ["skopeo", "delete", "--tls-verify=false",
-         f"docker://{hostport}/mirror/{unique_repo}@{gone.digest}"],
-        check=True, capture_output=True,
+        [
+            "skopeo",
+            "delete",
+            "--tls-verify=false",
+            f"docker://{hostport}/mirror/{unique_repo}@{gone.digest}",
+        ],
+        check=True,
+        capture_output=True,
     )
     call_command("sync_registries", "extdocker")
 
     assert second.digest != first.digest
     assert _tag("extdocker", unique_repo, "1.0").digest == second.digest
     assert _tag("extdocker", unique_repo, "gone") is None
-    assert HistoryEvent.objects.filter(repository=unique_repo, tag="gone", action="deleted").exists()
+    assert HistoryEvent.objects.filter(
+        repository=unique_repo, tag="gone", action="deleted"
+    ).exists()
 
     # Idempotent: a second run changes nothing.
     before = HistoryEvent.objects.count()
@@ -95,7 +118,9 @@ def test_sync_of_unreachable_registry_records_the_error(demo):
     from registries.sync import sync_registry
     from tests.support.net import free_port
 
-    registry = Registry.objects.create(name="downdocker", endpoint=f"http://127.0.0.1:{free_port()}")
+    registry = Registry.objects.create(
+        name="downdocker", endpoint=f"http://127.0.0.1:{free_port()}"
+    )
     report = sync_registry(registry)
     registry.refresh_from_db()
     assert report.errors and "unreachable" in report.errors[0].lower()
@@ -124,14 +149,20 @@ def test_redelivered_notification_is_recorded_once(demo, pushed):
     repo, info = pushed
     wait_for(lambda: _tag("devdocker", repo, "1.0"), timeout=5)
     event = {
-        "id": "evt-redelivered-1", "action": "push",
-        "target": {"repository": f"devdocker/{repo}", "tag": "1.0", "digest": info.digest,
-                   "mediaType": info.media_type},
+        "id": "evt-redelivered-1",
+        "action": "push",
+        "target": {
+            "repository": f"devdocker/{repo}",
+            "tag": "1.0",
+            "digest": info.digest,
+            "mediaType": info.media_type,
+        },
         "actor": {"name": "Admin"},
     }
     auth = {"Authorization": f"Bearer {settings.PROMOTER_NOTIFY_SECRET}"}
     for _ in range(2):
-        requests.post(demo.url + "/registry/notifications", json={"events": [event]},
-                      headers=auth, timeout=5)
+        requests.post(
+            demo.url + "/registry/notifications", json={"events": [event]}, headers=auth, timeout=5
+        )
     assert HistoryEvent.objects.filter(source_event_id="evt-redelivered-1").count() == 1
     assert Repository.objects.filter(registry__name="devdocker", name=repo).count() == 1

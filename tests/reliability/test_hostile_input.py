@@ -36,12 +36,18 @@ def test_challenge_parser_never_crashes(header):
         assert isinstance(challenge.params, dict)
 
 
-@given(st.integers(min_value=400, max_value=599),
-       st.one_of(TEXT.map(str.encode), st.binary(max_size=300),
-                 st.recursive(st.none() | st.booleans() | st.integers() | TEXT,
-                              lambda kids: st.lists(kids, max_size=4)
-                              | st.dictionaries(TEXT, kids, max_size=4),
-                              max_leaves=20).map(lambda v: json.dumps(v).encode())))
+@given(
+    st.integers(min_value=400, max_value=599),
+    st.one_of(
+        TEXT.map(str.encode),
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | TEXT,
+            lambda kids: st.lists(kids, max_size=4) | st.dictionaries(TEXT, kids, max_size=4),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+)
 def test_any_error_response_becomes_a_typed_error(status, body):
     response = requests.Response()
     response.status_code = status
@@ -53,8 +59,9 @@ def test_any_error_response_becomes_a_typed_error(status, body):
 
 
 @pytest.mark.django_db
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(
+    max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
 @given(st.lists(TEXT, max_size=5))
 def test_token_scopes_never_crash_and_never_grant_push_into_validated(scopes):
     from registries.models import Registry
@@ -72,15 +79,25 @@ def _superuser():
 
     users = get_user_model()
     return users.objects.filter(username="root").first() or users.objects.create_superuser(
-        "root", password="x" * 16)
+        "root", password="x" * 16
+    )
 
 
 @pytest.mark.django_db
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
-@given(st.dictionaries(TEXT, st.recursive(st.none() | TEXT | st.integers(),
-                                          lambda kids: st.dictionaries(TEXT, kids, max_size=3),
-                                          max_leaves=8), max_size=5))
+@settings(
+    max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    st.dictionaries(
+        TEXT,
+        st.recursive(
+            st.none() | TEXT | st.integers(),
+            lambda kids: st.dictionaries(TEXT, kids, max_size=3),
+            max_leaves=8,
+        ),
+        max_size=5,
+    )
+)
 def test_notification_events_of_any_shape_never_crash(event):
     from registries.services import notification_apply
 
@@ -114,20 +131,32 @@ def test_registry_accepts_a_good_token_and_refuses_tampered_ones(demo):
 
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(time.time())
-    base = {"iss": django_settings.PROMOTER_TOKEN_ISSUER, "sub": "Admin",
-            "aud": django_settings.PROMOTER_TOKEN_SERVICE, "exp": now + 60, "nbf": now - 5,
-            "iat": now, "access": ACCESS}
-    foreign = jwt.encode(base, other_key, algorithm="RS256",
-                         headers={"kid": libtrust_kid(other_key.public_key())})
+    base = {
+        "iss": django_settings.PROMOTER_TOKEN_ISSUER,
+        "sub": "Admin",
+        "aud": django_settings.PROMOTER_TOKEN_SERVICE,
+        "exp": now + 60,
+        "nbf": now - 5,
+        "iat": now,
+        "access": ACCESS,
+    }
+    foreign = jwt.encode(
+        base, other_key, algorithm="RS256", headers={"kid": libtrust_kid(other_key.public_key())}
+    )
     assert _v2(demo, foreign) == 401
 
     from accounts.tokens import signing_key
 
     key, kid = signing_key()
-    expired = jwt.encode({**base, "exp": now - 120, "nbf": now - 300, "iat": now - 300}, key,
-                         algorithm="RS256", headers={"kid": kid})
+    expired = jwt.encode(
+        {**base, "exp": now - 120, "nbf": now - 300, "iat": now - 300},
+        key,
+        algorithm="RS256",
+        headers={"kid": kid},
+    )
     assert _v2(demo, expired) == 401
-    other_service = jwt.encode({**base, "aud": "someone-else"}, key, algorithm="RS256",
-                               headers={"kid": kid})
+    other_service = jwt.encode(
+        {**base, "aud": "someone-else"}, key, algorithm="RS256", headers={"kid": kid}
+    )
     assert _v2(demo, other_service) == 401
     assert _v2(demo, "not-a-jwt") == 401

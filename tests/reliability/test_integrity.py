@@ -16,8 +16,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def event():
-    return history_record(action="pushed", registry="devdocker", repository="team/api", tag="1.0",
-                          digest="sha256:" + "1" * 64, actor="Admin")
+    return history_record(
+        action="pushed",
+        registry="devdocker",
+        repository="team/api",
+        tag="1.0",
+        digest="sha256:" + "1" * 64,
+        actor="Admin",
+    )
 
 
 def test_history_cannot_be_changed_or_deleted_through_the_orm(event):
@@ -33,8 +39,10 @@ def test_history_cannot_be_changed_or_deleted_through_the_orm(event):
 
 
 def test_history_cannot_be_changed_or_deleted_with_sql(event):
-    for sql in ("UPDATE registries_historyevent SET comment = 'x'",
-                "DELETE FROM registries_historyevent"):
+    for sql in (
+        "UPDATE registries_historyevent SET comment = 'x'",
+        "DELETE FROM registries_historyevent",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql)
@@ -46,25 +54,39 @@ def test_deleting_a_user_keeps_their_history():
     user = get_user_model().objects.create_user("leaver", password="x" * 12)
     from accounts.permissions import Principal
 
-    history_record(action="pushed", registry="devdocker", repository="team/api", tag="1.0",
-                   digest="sha256:" + "2" * 64, actor=Principal(user=user))
+    history_record(
+        action="pushed",
+        registry="devdocker",
+        repository="team/api",
+        tag="1.0",
+        digest="sha256:" + "2" * 64,
+        actor=Principal(user=user),
+    )
     user.delete()
     assert HistoryEvent.objects.get().actor == "leaver"
 
 
 def test_one_tag_name_per_repository():
     repo = Repository.objects.create(registry=Registry.objects.create(name="r1"), name="team/api")
-    Tag.objects.create(repository=repo, name="1.0", digest="sha256:" + "3" * 64,
-                       pushed_at=timezone.now())
+    Tag.objects.create(
+        repository=repo, name="1.0", digest="sha256:" + "3" * 64, pushed_at=timezone.now()
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        Tag.objects.create(repository=repo, name="1.0", digest="sha256:" + "4" * 64,
-                           pushed_at=timezone.now())
+        Tag.objects.create(
+            repository=repo, name="1.0", digest="sha256:" + "4" * 64, pushed_at=timezone.now()
+        )
 
 
 def test_one_running_promotion_per_target_tag():
     source, target = Registry.objects.create(name="src"), Registry.objects.create(name="dst")
-    fields = dict(source=source, target=target, repository="team/api", tag="1.0",
-                  digest="sha256:" + "5" * 64, actor="Admin")
+    fields = dict(
+        source=source,
+        target=target,
+        repository="team/api",
+        tag="1.0",
+        digest="sha256:" + "5" * 64,
+        actor="Admin",
+    )
     Promotion.objects.create(status="running", **fields)
     Promotion.objects.create(status="queued", **fields)  # queued ones may wait
     with pytest.raises(IntegrityError), transaction.atomic():
