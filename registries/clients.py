@@ -8,6 +8,17 @@ from registries.models import Registry
 from registries.oci import RegistryClient
 
 
+def client_options() -> dict:
+    """Timeout and retry settings every registry client shares."""
+    read = float(settings.PROMOTER_REGISTRY_TIMEOUT)
+    return {
+        # (connect, read): a registry that accepts but never answers times out after `read`.
+        "timeout": (min(5.0, read), read),
+        "retries": settings.PROMOTER_REGISTRY_RETRIES,
+        "backoff": settings.PROMOTER_REGISTRY_BACKOFF,
+    }
+
+
 def bundled_client() -> RegistryClient:
     """The portal's client for the bundled registry; it mints its own tokens, no password stored."""
     provider = None
@@ -18,7 +29,7 @@ def bundled_client() -> RegistryClient:
     return RegistryClient(
         settings.PROMOTER_REGISTRY_URL,
         token_provider=provider,
-        timeout=(5, settings.PROMOTER_REGISTRY_TIMEOUT),
+        **client_options(),
     )
 
 
@@ -30,7 +41,7 @@ def client_for(registry: Registry) -> RegistryClient:
         registry.endpoint,
         username=registry.username or None,
         password=registry.password or None,
-        timeout=(5, settings.PROMOTER_REGISTRY_TIMEOUT),
+        **client_options(),
     )
 
 

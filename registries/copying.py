@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from registries.oci import RegistryClient
 from registries.oci import manifest as oci_manifest
 from registries.oci.errors import DigestMismatch, NameUnknown
+from registries.oci.retry import RetryPolicy
 
 SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_DEPTH = 4  # an index of indexes is legal; deeper graphs are not real images
@@ -110,6 +111,8 @@ class ImageCopier:
         same_host: bool,
         parallelism: int = 4,
         on_progress: Callable[[CopyCounters], None] | None = None,
+        retries: int = 3,
+        backoff: float = 0.2,
     ) -> None:
         self.source_factory = source_factory
         self.target_factory = target_factory
@@ -121,6 +124,8 @@ class ImageCopier:
         self.parallelism = max(1, parallelism)
         self.counters = CopyCounters()
         self.on_progress = on_progress or (lambda counters: None)
+        # A streamed blob cannot be replayed by the client: the whole blob copy is retried.
+        self.blob_retry = RetryPolicy(attempts=max(1, retries), backoff=backoff)
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -138,6 +143,10 @@ class ImageCopier:
         self.on_progress(self.counters)
 
     def _copy_blob(self, digest: str, size: int) -> None:
+        """Copy one blob; after a transient failure start over (HEAD first: it may have landed)."""
+        self.blob_retry.run(lambda: self._copy_blob_once(digest, size))
+
+    def _copy_blob_once(self, digest: str, size: int) -> None:
         source, target = self._thread_clients()
         if target.blob_size(self.target_path, digest) is not None:
             self._count("blobs_skipped", size)

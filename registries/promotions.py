@@ -11,7 +11,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -33,9 +33,19 @@ from registries.services import history_record, tag_upsert
 log = logging.getLogger(__name__)
 
 COMMENT_MAX = 4000
-STALE_AFTER = timedelta(seconds=60)  # a running promotion without heartbeat this long is dead
-HEARTBEAT_EVERY = 5.0
 LOCK_WAIT_SECONDS = 600
+# A promotion whose worker died this many times is failed instead of requeued again.
+MAX_ATTEMPTS = 3
+
+
+def stale_after() -> timedelta:
+    """A running promotion without a heartbeat this long has lost its worker."""
+    return timedelta(seconds=float(settings.PROMOTER_STALE_SECONDS))
+
+
+def heartbeat_every() -> float:
+    """Seconds between heartbeats: well inside the stale timeout (60 s → 5 s)."""
+    return max(0.05, float(settings.PROMOTER_STALE_SECONDS) / 12)
 
 
 class PromotionError(Exception):
@@ -81,7 +91,9 @@ def promotion_request(
     """Validate, pin the digest the tag has now, store a queued Promotion and enqueue it."""
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX:
-        raise PromotionInvalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
+        raise PromotionInvalid(
+            f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}."
+        )
     try:
         oci_manifest.validate_name(repository)
     except RegistryError as exc:
@@ -92,7 +104,9 @@ def promotion_request(
     except RegistryError as exc:
         raise PromotionInvalid(f"{tag!r} is not a valid tag or digest.") from exc
     if source.pk == target.pk:
-        raise PromotionInvalid(f"The target is the source ({source.name}); choose another registry.")
+        raise PromotionInvalid(
+            f"The target is the source ({source.name}); choose another registry."
+        )
     if not actor.has(Permission.VIEW, source):
         raise PromotionNotFound(f"There is no registry called {source.name!r}.")
     if source.promote_to_id and source.promote_to_id != target.pk:
@@ -158,7 +172,7 @@ def _enqueue(promotion_id: int) -> None:
 
 
 def promotion_retry(*, promotion: Promotion, actor: Principal) -> Promotion:
-    """Queue a failed promotion again (same pinned digest); safe, content already there is skipped."""
+    """Queue a failed promotion again (same pinned digest); content already there is skipped."""
     if not actor.can_promote(promotion.source, promotion.target):
         raise PromotionForbidden(f"You may not promote into {promotion.target.name}.")
     updated = Promotion.objects.filter(pk=promotion.pk, status=Promotion.Status.FAILED).update(
@@ -179,7 +193,7 @@ def _claim(promotion: Promotion) -> bool:
         # A running promotion whose worker died holds the lock no longer.
         stale = Promotion.objects.filter(
             target=promotion.target, repository=promotion.repository, tag=promotion.tag,
-            status=Promotion.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER,
+            status=Promotion.Status.RUNNING, heartbeat_at__lt=now - stale_after(),
         ).exclude(pk=promotion.pk)
         stale.update(
             status=Promotion.Status.FAILED, finished_at=now,
@@ -205,20 +219,29 @@ class _AlreadyHandled(Exception):
 
 
 def promotion_reclaim_stale() -> int:
-    """Requeue running promotions whose worker died (no heartbeat); returns how many."""
-    now = timezone.now()
-    ids = list(
-        Promotion.objects.filter(
-            status=Promotion.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
-        ).values_list("pk", flat=True)
-    )
-    for pk in ids:
-        if Promotion.objects.filter(pk=pk, status=Promotion.Status.RUNNING,
-                                    heartbeat_at__lt=now - STALE_AFTER).update(
-            status=Promotion.Status.QUEUED, heartbeat_at=None
-        ):
+    """Requeue running promotions whose worker died (no heartbeat); returns how many.
+
+    Safe to run any time and from several places: each row moves only if it is still
+    stale, and a promotion that lost its worker MAX_ATTEMPTS times is failed instead.
+    Running it again is safe: blobs already at the target are skipped.
+    """
+    cutoff = timezone.now() - stale_after()
+    stale = Promotion.objects.filter(status=Promotion.Status.RUNNING, heartbeat_at__lt=cutoff)
+    reclaimed = 0
+    for pk, attempts in stale.values_list("pk", "attempts"):
+        still_stale = stale.filter(pk=pk, attempts=attempts)
+        if attempts >= MAX_ATTEMPTS:
+            still_stale.update(
+                status=Promotion.Status.FAILED, finished_at=timezone.now(),
+                error=f"The worker running this promotion stopped {attempts} times; it was not "
+                      "run again. Run it again once the worker is healthy; it is safe.",
+            )
+            continue
+        if still_stale.update(status=Promotion.Status.QUEUED, heartbeat_at=None):
+            log.warning("promotion %s lost its worker; requeued", pk)
             transaction.on_commit(lambda pk=pk: _enqueue(pk))
-    return len(ids)
+            reclaimed += 1
+    return reclaimed
 
 
 def promotion_execute(*, promotion_id: int) -> Promotion:
@@ -229,37 +252,43 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
         while not _claim(promotion):
             if time.monotonic() > deadline:
                 return _fail(promotion, "Another promotion to this tag has been running for too "
-                                        "long; try again later.")
+                                        "long; try again later.", attempt=None)
             time.sleep(0.25)
     except _AlreadyHandled:
         promotion.refresh_from_db()
         return promotion
     promotion.refresh_from_db()
+    # The claim is ours while status is running with this attempt number: if the promotion
+    # is reclaimed (heartbeat lost) and run by another worker, this one records nothing.
+    attempt = promotion.attempts
     stop_heartbeat = threading.Event()
-    heartbeat = threading.Thread(target=_heartbeat, args=(promotion.pk, stop_heartbeat), daemon=True)
+    heartbeat = threading.Thread(
+        target=_heartbeat, args=(promotion.pk, attempt, stop_heartbeat), daemon=True
+    )
     heartbeat.start()
     try:
         counters = _copy(promotion)
     except (RegistryError, oci_manifest.ManifestInvalid) as exc:
-        return _fail(promotion, _explain(promotion, exc))
+        return _fail(promotion, _explain(promotion, exc), attempt=attempt)
     except Exception as exc:  # never leave a promotion "running" on a bug
         log.exception("promotion %s crashed", promotion.pk)
-        return _fail(promotion, f"Unexpected error: {exc.__class__.__name__}: {exc}")
+        return _fail(promotion, f"Unexpected error: {exc.__class__.__name__}: {exc}",
+                     attempt=attempt)
     finally:
         stop_heartbeat.set()
         heartbeat.join(timeout=2)
-    return _succeed(promotion, counters)
+    return _succeed(promotion, counters, attempt=attempt)
 
 
-def _heartbeat(promotion_id: int, stop: threading.Event) -> None:
-    from django.db import close_old_connections, connection
+def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event) -> None:
+    from django.db import connection
 
     try:
-        while not stop.wait(HEARTBEAT_EVERY):
+        while not stop.wait(heartbeat_every()):
             try:
-                Promotion.objects.filter(pk=promotion_id, status=Promotion.Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                Promotion.objects.filter(
+                    pk=promotion_id, status=Promotion.Status.RUNNING, attempts=attempt
+                ).update(heartbeat_at=timezone.now())
             except Exception:  # a database hiccup must not kill the copy
                 close_old_connections()
     finally:
@@ -275,7 +304,7 @@ def _copy(promotion: Promotion) -> CopyCounters:
         if now - last_write[0] < 0.3:
             return
         last_write[0] = now
-        _save_counters(promotion.pk, counters)
+        _save_counters_quietly(promotion.pk, counters)
 
     copier = ImageCopier(
         source_factory=lambda: client_for(source),
@@ -285,6 +314,8 @@ def _copy(promotion: Promotion) -> CopyCounters:
         same_host=same_backing_host(source, target),
         parallelism=settings.PROMOTER_COPY_PARALLELISM,
         on_progress=progress,
+        retries=settings.PROMOTER_REGISTRY_RETRIES,
+        backoff=settings.PROMOTER_REGISTRY_BACKOFF,
     )
     try:
         plan = plan_image(copier.source, copier.source_path, promotion.digest,
@@ -299,7 +330,7 @@ def _copy(promotion: Promotion) -> CopyCounters:
         copier.copy_signatures(plan.digests())
         copier.put_manifest(plan.top, promotion.tag)
     finally:
-        _save_counters(promotion.pk, copier.counters)  # what was done, even on failure
+        _save_counters_quietly(promotion.pk, copier.counters)  # what was done, even on failure
     return copier.counters
 
 
@@ -317,7 +348,8 @@ def _explain(promotion: Promotion, exc: Exception) -> str:
     if isinstance(exc, DigestMismatch):
         return f"Digest mismatch, refused: {exc.message}"
     message = getattr(exc, "message", str(exc))
-    return f"{message} The tag in {promotion.target.name} was not changed; run the promotion again when fixed."
+    return (f"{message} The tag in {promotion.target.name} was not changed; run the promotion "
+            "again when fixed.")
 
 
 def _save_counters(promotion_id: int, counters: CopyCounters) -> None:
@@ -335,15 +367,31 @@ def _save_counters(promotion_id: int, counters: CopyCounters) -> None:
     )
 
 
-def _fail(promotion: Promotion, message: str) -> Promotion:
-    Promotion.objects.filter(pk=promotion.pk).update(
-        status=Promotion.Status.FAILED, error=message, finished_at=timezone.now()
-    )
+def _save_counters_quietly(promotion_id: int, counters: CopyCounters) -> None:
+    """Progress is informative: a database hiccup while saving it must not fail the copy."""
+    try:
+        _save_counters(promotion_id, counters)
+    except DatabaseError:
+        log.warning("could not save the progress of promotion %s", promotion_id, exc_info=True)
+        close_old_connections()
+
+
+def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> Promotion:
+    """Mark failed: our running claim (`attempt`), or a promotion still queued (None)."""
+    if attempt is None:
+        mine = Promotion.objects.filter(pk=promotion.pk, status=Promotion.Status.QUEUED)
+    else:
+        mine = Promotion.objects.filter(
+            pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt
+        )
+    if not mine.update(status=Promotion.Status.FAILED, error=message, finished_at=timezone.now()):
+        log.warning("promotion %s was taken over by another worker; not marking it failed",
+                    promotion.pk)
     promotion.refresh_from_db()
     return promotion
 
 
-def _succeed(promotion: Promotion, counters: CopyCounters) -> Promotion:
+def _succeed(promotion: Promotion, counters: CopyCounters, *, attempt: int) -> Promotion:
     target = promotion.target
     summary = None
     try:
@@ -362,6 +410,16 @@ def _succeed(promotion: Promotion, counters: CopyCounters) -> Promotion:
                                source_tag.size if source_tag else counters.bytes_total,
                                source_tag.platforms if source_tag else [])
     with transaction.atomic():
+        # Lock our claim: a reclaimed promotion is finished by the worker that owns it now,
+        # so History gets exactly one Promoted event.
+        owned = Promotion.objects.select_for_update().filter(
+            pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt
+        ).exists()
+        if not owned:
+            log.warning("promotion %s was taken over by another worker; not recording it",
+                        promotion.pk)
+            promotion.refresh_from_db()
+            return promotion
         _, old = tag_upsert(registry=target, repository=promotion.repository, tag=promotion.tag,
                             summary=summary, remember_previous=True)
         history_record(

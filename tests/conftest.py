@@ -15,6 +15,9 @@ import requests
 from tests.support.images import push_image
 from tests.support.net import free_port
 
+# One Chromium for the whole session (browser, page fixtures; login, screenshot helpers).
+pytest_plugins = ["tests.browser_support"]
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -172,7 +175,7 @@ def real_worker(portal, transactional_db, settings):
         [
             sys.executable,
             str(root / "manage.py"),
-            "db_worker",
+            "worker",
             "--queue-name",
             "*",
             "--interval",

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,18 +74,38 @@ def pytest_load_initial_conftests(early_config, parser, args):
                       str(root / "log"), "-w", "-t", "30", "start"]),
         check=True, stdout=subprocess.DEVNULL,
     )
-    _state.update(root=root, datadir=datadir)
+    _state.update(root=root, datadir=datadir, options=options)
     os.environ["DATABASE_URL"] = f"postgres://promoter@127.0.0.1:{port}/postgres"
     os.environ["PROMOTER_TEST_PG_DATADIR"] = str(datadir)
 
 
-def pg_restart() -> None:
-    """Restart the throwaway server (used by the database-restart reliability test)."""
+def pg_restart(down_for: float = 0.0, during: Callable[[], None] | None = None) -> None:
+    """Restart the throwaway server (used by the database-restart reliability test).
+
+    With `down_for`, the server stays stopped that many seconds (and `during()` runs while
+    it is down), so clients really meet a refused connection rather than a quick blip.
+    """
     datadir = _state["datadir"]
+    if not down_for and during is None:
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "restart"]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        return
     subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "restart"]),
+        _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
         check=True, stdout=subprocess.DEVNULL,
     )
+    try:
+        if during is not None:
+            during()
+        time.sleep(down_for)
+    finally:
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-o", _state["options"], "-l",
+                          str(_state["root"] / "log"), "-w", "-t", "30", "start"]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
 
 
 def pytest_unconfigure(config):

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 import requests
 
 from .constants import DEFAULT_TOKEN_TTL, TOKEN_EXPIRY_MARGIN
-from .errors import RegistryError, RegistryTimeout, RegistryUnreachable, Unauthorized
+from .errors import (
+    RegistryError,
+    RegistryTimeout,
+    RegistryUnreachable,
+    ServerError,
+    TooManyRequests,
+    Unauthorized,
+)
+from .retry import NO_RETRY, RetryPolicy, retry_after_seconds
 
 TokenProvider = Callable[[list[str]], str]
 
@@ -89,6 +97,7 @@ class Authenticator:
         timeout: tuple[float, float],
         verify_tls: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        retry: RetryPolicy = NO_RETRY,
     ) -> None:
         self._credentials = (username, password or "") if username is not None else None
         self._token_provider = token_provider
@@ -96,6 +105,7 @@ class Authenticator:
         self._timeout = timeout
         self._verify = verify_tls
         self._clock = clock
+        self._retry = retry
         self._scheme: str | None = None
         self._bearer: Challenge | None = None
         if token_provider is not None:
@@ -170,6 +180,10 @@ class Authenticator:
         return token
 
     def _fetch(self, challenge: Challenge, scopes: list[str]) -> tuple[str, float]:
+        """Ask the token service for a token; transient failures are retried."""
+        return self._retry.run(lambda: self._fetch_once(challenge, scopes))
+
+    def _fetch_once(self, challenge: Challenge, scopes: list[str]) -> tuple[str, float]:
         realm = challenge.params["realm"]
         params: list[tuple[str, str]] = []
         if challenge.params.get("service"):
@@ -201,6 +215,18 @@ class Authenticator:
                 "Check the username and password.",
                 status=response.status_code,
             )
+        if response.status_code == 429 or response.status_code >= 500:
+            error_type = TooManyRequests if response.status_code == 429 else ServerError
+            error = error_type(
+                f"The token service at {realm} answered HTTP {response.status_code}. "
+                f"{error_type.hint}",
+                status=response.status_code,
+            )
+            error.retry_after = retry_after_seconds(  # type: ignore[attr-defined]
+                response.headers.get("Retry-After")
+            )
+            response.close()
+            raise error
         try:
             body = response.json()
         except ValueError:

@@ -45,6 +45,7 @@ from .manifest import (
     validate_name,
     validate_reference,
 )
+from .retry import NO_RETRY, TRANSIENT_STATUSES, RetryPolicy, retry_after_seconds
 
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -125,6 +126,8 @@ class RegistryClient:
         timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         verify_tls: bool = True,
+        retries: int = 3,
+        backoff: float = 0.2,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -134,6 +137,8 @@ class RegistryClient:
         self.verify_tls = verify_tls
         self._own_session = session is None
         self._session = session or requests.Session()
+        # Idempotent calls are tried `retries` times in all on transient failures.
+        self.retry = RetryPolicy(attempts=max(1, retries), backoff=backoff)
         self._auth = Authenticator(
             username=username,
             password=password,
@@ -141,6 +146,7 @@ class RegistryClient:
             session=self._session,
             timeout=timeout if isinstance(timeout, tuple) else (timeout, timeout),
             verify_tls=verify_tls,
+            retry=self.retry,
         )
 
     def __repr__(self) -> str:
@@ -159,6 +165,10 @@ class RegistryClient:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    @property
+    def _read_timeout(self) -> float:
+        return float(self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout)
+
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
@@ -170,7 +180,7 @@ class RegistryClient:
         except requests.Timeout:
             raise RegistryTimeout(
                 f"Registry at {self.base_url} did not answer {method} {urlsplit(url).path} "
-                f"in time (timeout {self.timeout}s). Is it overloaded or stuck?"
+                f"within {self._read_timeout:g}s (timeout). Is it overloaded or stuck?"
             ) from None
         except requests.ConnectionError as exc:
             raise RegistryUnreachable(
@@ -188,9 +198,38 @@ class RegistryClient:
         not_found: type[RegistryError] | None = None,
         headers: dict[str, str] | None = None,
         replayable: bool = True,
+        retry: bool | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send a request with auth, retry once on a 401 challenge, raise on other statuses."""
+        """Send a request with auth; retry transient failures when it is safe; raise on errors.
+
+        `retry` defaults to True for GET, HEAD, PUT and DELETE (idempotent; callers pass
+        False for a streamed upload, which cannot be sent twice).
+        """
+        if retry is None:
+            retry = method in ("GET", "HEAD", "PUT", "DELETE") and replayable
+        policy = self.retry if retry else NO_RETRY
+        return policy.run(
+            lambda: self._send_once(
+                method, url, action=action, scopes=scopes, ok=ok, not_found=not_found,
+                headers=headers, replayable=replayable, **kwargs,
+            )
+        )
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        scopes: list[str],
+        ok: tuple[int, ...],
+        not_found: type[RegistryError] | None,
+        headers: dict[str, str] | None,
+        replayable: bool,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One request (and one replay after a 401 challenge); raise on other statuses."""
         base_headers = dict(headers or {})
         response = self._raw(
             method, url, headers={**base_headers, **self._auth.headers(scopes)}, **kwargs
@@ -228,6 +267,10 @@ class RegistryClient:
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 body = b""
         error = error_from_response(response, action=action, not_found=not_found, body=body)
+        if response.status_code in TRANSIENT_STATUSES:
+            error.retry_after = retry_after_seconds(  # type: ignore[attr-defined]
+                response.headers.get("Retry-After")
+            )
         if response.status_code == 401:
             # A token that authenticated but lacks the scope: the principal is known, so
             # this is a permission problem rather than bad credentials.
@@ -302,6 +345,7 @@ class RegistryClient:
                 action=f"cancel an upload to {repository}",
                 scopes=[_push(repository)],
                 ok=(200, 202, 204, 404),
+                retry=False,  # best effort; never delay the real error
             ).close()
         except RegistryError:
             pass
@@ -354,6 +398,10 @@ class RegistryClient:
         """Fetch a manifest's exact bytes by tag or digest, verifying its digest."""
         validate_name(repository)
         validate_reference(reference)
+        # The whole read is retried: the body can break after the status line.
+        return self.retry.run(lambda: self._get_manifest_once(repository, reference))
+
+    def _get_manifest_once(self, repository: str, reference: str) -> Manifest:
         action = f"get manifest {_ref(repository, reference)} from {self.base_url}"
         response = self._send(
             "GET",
@@ -363,6 +411,7 @@ class RegistryClient:
             not_found=ManifestUnknown,
             headers={"Accept": MANIFEST_ACCEPT},
             stream=True,
+            retry=False,
         )
         with response:
             length = response.headers.get("Content-Length", "")
@@ -567,6 +616,7 @@ class RegistryClient:
                             "Content-Range": f"{offset}-{offset + len(piece) - 1}",
                         },
                         data=piece,
+                        retry=False,  # the session may have moved on; the caller retries
                     )
                     with response:
                         location = self._location(response, action)
@@ -581,6 +631,7 @@ class RegistryClient:
                     ok=(201,),
                     params={"digest": digest},
                     data=b"",
+                    retry=False,
                 )
         except BaseException:
             self._cancel_upload(location, repository)
@@ -603,6 +654,8 @@ class RegistryClient:
             scopes=[_push(repository)],
             ok=(202,),
             headers={"Content-Length": "0"},
+            # Safe to repeat: a lost answer leaves at most an idle session, which expires.
+            retry=True,
         )
         with response:
             return self._location(response, action)
@@ -622,6 +675,7 @@ class RegistryClient:
             ok=(201, 202),
             params={"mount": digest, "from": from_repo},
             headers={"Content-Length": "0"},
+            retry=True,  # mounting twice is harmless
         )
         with response:
             if response.status_code == 201:
@@ -635,6 +689,10 @@ class RegistryClient:
         """Descriptors of manifests whose subject is `digest`; None without referrers API."""
         validate_name(repository)
         validate_digest(digest)
+        # The whole read is retried: the body can break after the status line.
+        return self.retry.run(lambda: self._referrers_once(repository, digest))
+
+    def _referrers_once(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
         response = self._send(
             "GET",
             self._url(f"/v2/{repository}/referrers/{digest}"),
@@ -643,6 +701,7 @@ class RegistryClient:
             ok=(200, 404, 405),
             headers={"Accept": OCI_INDEX},
             stream=True,
+            retry=False,
         )
         with response:
             if response.status_code != 200:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from registries.models import Promotion, Tag
-from tests.browser_support import browser, login, page, screenshot  # noqa: F401
+from tests.browser_support import login, screenshot
 from tests.conftest import PASSWORD, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-def test_promote_from_the_tag_page_and_read_history(demo, pushed, real_worker, page):  # noqa: F811
+def test_promote_from_the_tag_page_and_read_history(demo, pushed, real_worker, page):
     repo, info = pushed
     wait_for(lambda: Tag.objects.filter(repository__name=repo).exists(), timeout=5)
     login(page, demo.url, "Admin", PASSWORD)

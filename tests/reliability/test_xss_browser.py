@@ -7,7 +7,7 @@ import pytest
 from accounts.permissions import Principal
 from registries.models import Registry, Tag
 from registries.promotions import promotion_request
-from tests.browser_support import browser, login, page  # noqa: F401
+from tests.browser_support import login
 from tests.conftest import PASSWORD, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -18,7 +18,7 @@ PAYLOAD = (
 )
 
 
-def test_injected_markup_is_escaped_everywhere(demo, pushed, page):  # noqa: F811
+def test_injected_markup_is_escaped_everywhere(demo, pushed, page):
     from django.contrib.auth import get_user_model
 
     repo, _ = pushed

@@ -7,17 +7,57 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
 
 from accounts.tokens import ensure_signing_key
 from registries.backing import BackingRegistry, write_registry_config
 
+RESTART_BACKOFF_MAX = 30.0
+HEALTHY_AFTER = 60.0  # a child that ran this long starts again with the shortest backoff
+
+
+@dataclass
+class Child:
+    """A supervised subprocess, restarted with exponential backoff when it exits."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = 1.0
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True,
+                                        cwd=settings.BASE_DIR)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self, log) -> None:
+        """Restart the child if it exited (after its backoff)."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                log(f"Restarting {self.name} …")
+                self.start()
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        if now - self.started_at >= HEALTHY_AFTER:
+            self.backoff = 1.0
+        log(f"{self.name} exited ({self.process.returncode}); restarting in {self.backoff:.0f}s.")
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, RESTART_BACKOFF_MAX)
+
 
 class Command(BaseCommand):
-    help = "Start the backing registry, the task worker and the web server; stop them all on Ctrl-C."
+    help = "Start the backing registry, the task worker and the web server; Ctrl-C stops all."
 
     def handle(self, *args, **options):
         data = settings.DATA_DIR
@@ -36,7 +76,7 @@ class Command(BaseCommand):
             token_issuer=settings.PROMOTER_TOKEN_ISSUER,
             token_rootcertbundle=str(cert_path),
         )
-        children: list[subprocess.Popen] = []
+        children: list[Child] = []
         registry = BackingRegistry(config, port=registry_port)
         stopping = False
 
@@ -46,6 +86,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        sync: subprocess.Popen | None = None
         try:
             self.stdout.write(f"Starting the backing registry on 127.0.0.1:{registry_port} …")
             registry.start()
@@ -53,43 +94,64 @@ class Command(BaseCommand):
             call_command("bootstrap")
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
             env = {**os.environ, "PROMOTER_DATA_DIR": str(data)}
-            children.append(subprocess.Popen([*manage, "db_worker", "--queue-name", "*", "--interval", "0.5", "--no-startup-delay"],
-                                             env=env, start_new_session=True))
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "promoter.wsgi", "--bind",
-                 f"127.0.0.1:{web_port}", "--workers", os.environ.get("PROMOTER_WEB_WORKERS", "2"),
-                 "--threads", "4", "--timeout", "120", "--access-logfile", "-"],
-                env=env, start_new_session=True, cwd=settings.BASE_DIR,
-            ))
+            # `worker` is db_worker that waits out database restarts; it is restarted
+            # here too if it dies anyway (e.g. killed), and so is the web server.
+            children.append(Child("the worker", [*manage, "worker", "--queue-name", "*",
+                                                 "--interval", "0.5", "--no-startup-delay"], env))
+            children.append(Child("the web server", [
+                sys.executable, "-m", "gunicorn", "promoter.wsgi", "--bind",
+                f"127.0.0.1:{web_port}", "--workers", os.environ.get("PROMOTER_WEB_WORKERS", "2"),
+                "--threads", "4", "--timeout", "120", "--access-logfile", "-"], env))
+            for child in children:
+                child.start()
             self.stdout.write(self.style.SUCCESS(
-                f"Promoter is up: {settings.PUBLIC_URL}  (registry: {settings.PROMOTER_REGISTRY_HOST})"
-                "\nPress Ctrl-C to stop."
+                f"Promoter is up: {settings.PUBLIC_URL}  "
+                f"(registry: {settings.PROMOTER_REGISTRY_HOST})\nPress Ctrl-C to stop."
             ))
             interval = int(os.environ.get("PROMOTER_SYNC_INTERVAL", "300"))
+            reclaim_every = max(1.0, float(settings.PROMOTER_STALE_SECONDS) / 2)
             next_sync = time.monotonic() + 2
-            sync: subprocess.Popen | None = None
+            next_reclaim = time.monotonic() + reclaim_every
             while not stopping:
                 for child in children:
-                    if child.poll() is not None:
-                        self.stderr.write(f"{child.args[1:3]} exited ({child.returncode}); stopping.")
-                        stopping = True
+                    child.check(self.stderr.write)
                 if not registry.running:
-                    self.stderr.write("The backing registry exited; stopping.")
-                    stopping = True
-                if not stopping and time.monotonic() >= next_sync and (sync is None or sync.poll() is not None):
-                    # Periodic reconcile: notifications are lost when the registry restarts.
-                    sync = subprocess.Popen([*manage, "sync_registries"], env=env,
+                    self.stderr.write("The backing registry exited; restarting it.")
+                    try:
+                        registry.start()
+                    except RuntimeError as exc:
+                        self.stderr.write(str(exc))
+                now = time.monotonic()
+                if now >= next_sync and (sync is None or sync.poll() is not None):
+                    # Periodic reconcile: requeue promotions whose worker died, and resync
+                    # the index (the registry's notification queue is lost on restart).
+                    sync = subprocess.Popen([*manage, "reconcile"], env=env,
                                             stdout=subprocess.DEVNULL, start_new_session=True)
-                    next_sync = time.monotonic() + interval
+                    next_sync = now + interval
+                    next_reclaim = now + reclaim_every
+                elif now >= next_reclaim:
+                    self._reclaim()
+                    next_reclaim = now + reclaim_every
                 time.sleep(0.5)
-            if sync is not None and sync.poll() is None:
-                children.append(sync)
         finally:
             self.stdout.write("Stopping …")
-            for child in children:
-                _terminate(child)
+            for process in [c.process for c in children] + [sync]:
+                if process is not None:
+                    _terminate(process)
             registry.stop()
             self.stdout.write("Stopped.")
+
+    def _reclaim(self) -> None:
+        """Requeue promotions whose worker died; a database outage only delays this."""
+        from registries.promotions import promotion_reclaim_stale
+
+        try:
+            close_old_connections()
+            if count := promotion_reclaim_stale():
+                self.stderr.write(f"Requeued {count} promotion(s) whose worker stopped.")
+        except DatabaseError as exc:
+            self.stderr.write(f"Could not check for stale promotions: {exc}")
+            close_old_connections()
 
 
 def _terminate(child: subprocess.Popen) -> None:

@@ -1,0 +1,64 @@
+"""`manage.py worker`: django-tasks-db's db_worker, made to survive database restarts."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db import InterfaceError, OperationalError, connections
+from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+from django_tasks_db.management.commands.db_worker import Worker
+
+logger = logging.getLogger("django_tasks_db")
+MAX_BACKOFF = 5.0
+
+
+class ResilientWorker(Worker):
+    """A db_worker whose loop waits for the database to come back instead of exiting.
+
+    django-tasks-db's loop re-raises every OperationalError but "database is locked",
+    so a database restart or failover would end the worker process.
+    """
+
+    def run(self) -> None:
+        """Run the worker loop; on a lost database, close connections, wait, resume."""
+        delay = 0.5
+        while self.running:
+            try:
+                super().run()
+                return  # batch mode or --max-tasks reached
+            except (OperationalError, InterfaceError) as exc:
+                logger.warning("The database is unavailable (%s); retrying in %.1fs.",
+                               str(exc).strip().splitlines()[0] if str(exc) else exc, delay)
+                _close_connections()
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+
+def _close_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except Exception:  # a broken connection may fail to close; it is dropped anyway
+            conn.connection = None
+
+
+class Command(DbWorkerCommand):
+    help = "Run the task worker (django-tasks-db), surviving database restarts"
+
+    def handle(self, *, verbosity: int, queue_name: str, interval: float, batch: bool,
+               backend_name: str, startup_delay: bool, reload: bool, max_tasks: int | None,
+               worker_id: str, exclude_queues: str, **options: object) -> None:
+        self.configure_logging(verbosity)
+        worker = ResilientWorker(
+            queue_names=queue_name.split(","),
+            interval=interval,
+            batch=batch,
+            backend_name=backend_name,
+            startup_delay=startup_delay,
+            max_tasks=max_tasks,
+            worker_id=worker_id,
+            excluded_queue_names=exclude_queues.split(",") if exclude_queues else [],
+        )
+        worker.configure_signals()
+        worker.run()
