@@ -29,6 +29,11 @@ python:
 $(VENV)/.installed: pyproject.toml | python
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+# The test tools (pytest, Playwright, hypothesis, schemathesis, ruff) only for make test.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
@@ -54,14 +59,15 @@ run: $(VENV)/.installed system-run
 	$(PY) manage.py collectstatic --noinput -v 0
 	exec $(PY) manage.py run_promoter
 
-test: $(VENV)/.installed system-test
+test: $(VENV)/.installed-test system-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.installed system-test
+bench: $(VENV)/.installed-test system-test
 	$(PY) bench/promotion.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) staticfiles
