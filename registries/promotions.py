@@ -43,6 +43,9 @@ def stale_after() -> timedelta:
     return timedelta(seconds=float(settings.PROMOTER_STALE_SECONDS))
 
 
+PROGRESS_EVERY = 0.5  # seconds between progress writes while a promotion runs
+
+
 def heartbeat_every() -> float:
     """Seconds between heartbeats: well inside the stale timeout (60 s → 5 s)."""
     return max(0.05, float(settings.PROMOTER_STALE_SECONDS) / 12)
@@ -262,12 +265,13 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     # is reclaimed (heartbeat lost) and run by another worker, this one records nothing.
     attempt = promotion.attempts
     stop_heartbeat = threading.Event()
+    live: dict = {}  # the copier's counters, written by the heartbeat thread
     heartbeat = threading.Thread(
-        target=_heartbeat, args=(promotion.pk, attempt, stop_heartbeat), daemon=True
+        target=_heartbeat, args=(promotion.pk, attempt, stop_heartbeat, live), daemon=True
     )
     heartbeat.start()
     try:
-        counters = _copy(promotion)
+        counters = _copy(promotion, live)
     except (RegistryError, oci_manifest.ManifestInvalid) as exc:
         return _fail(promotion, _explain(promotion, exc), attempt=attempt)
     except Exception as exc:  # never leave a promotion "running" on a bug
@@ -280,31 +284,36 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     return _succeed(promotion, counters, attempt=attempt)
 
 
-def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event) -> None:
+def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event, live: dict) -> None:
+    """Keep the claim alive and publish progress (blob threads never touch the database)."""
     from django.db import connection
 
+    last_beat = 0.0
     try:
-        while not stop.wait(heartbeat_every()):
+        while not stop.wait(min(PROGRESS_EVERY, heartbeat_every())):
+            now = time.monotonic()
+            counters = live.get("counters")
+            if counters is None and now - last_beat < heartbeat_every():
+                continue
+            last_beat = now
             try:
+                fields = {"heartbeat_at": timezone.now()}
+                if counters is not None:
+                    fields.update(_counter_fields(counters))
                 Promotion.objects.filter(
                     pk=promotion_id, status=Promotion.Status.RUNNING, attempts=attempt
-                ).update(heartbeat_at=timezone.now())
+                ).update(**fields)
             except Exception:  # a database hiccup must not kill the copy
                 close_old_connections()
     finally:
         connection.close()
 
 
-def _copy(promotion: Promotion) -> CopyCounters:
+def _copy(promotion: Promotion, live: dict) -> CopyCounters:
     source, target = promotion.source, promotion.target
-    last_write = [0.0]
 
     def progress(counters: CopyCounters) -> None:
-        now = time.monotonic()
-        if now - last_write[0] < 0.3:
-            return
-        last_write[0] = now
-        _save_counters_quietly(promotion.pk, counters)
+        live["counters"] = counters  # published by the heartbeat thread
 
     copier = ImageCopier(
         source_factory=lambda: client_for(source),
@@ -352,18 +361,23 @@ def _explain(promotion: Promotion, exc: Exception) -> str:
             "again when fixed.")
 
 
+def _counter_fields(counters: CopyCounters) -> dict:
+    return {
+        "blobs_total": counters.blobs_total,
+        "blobs_copied": counters.blobs_copied,
+        "blobs_mounted": counters.blobs_mounted,
+        "blobs_skipped": counters.blobs_skipped,
+        "bytes_total": counters.bytes_total,
+        "bytes_done": counters.bytes_done,
+        "manifests_total": counters.manifests_total,
+        "manifests_copied": counters.manifests_copied,
+        "signatures_copied": counters.signatures_copied,
+    }
+
+
 def _save_counters(promotion_id: int, counters: CopyCounters) -> None:
     Promotion.objects.filter(pk=promotion_id).update(
-        blobs_total=counters.blobs_total,
-        blobs_copied=counters.blobs_copied,
-        blobs_mounted=counters.blobs_mounted,
-        blobs_skipped=counters.blobs_skipped,
-        bytes_total=counters.bytes_total,
-        bytes_done=counters.bytes_done,
-        manifests_total=counters.manifests_total,
-        manifests_copied=counters.manifests_copied,
-        signatures_copied=counters.signatures_copied,
-        heartbeat_at=timezone.now(),
+        **_counter_fields(counters), heartbeat_at=timezone.now()
     )
 
 

@@ -164,7 +164,7 @@ def test_a_failed_promotion_is_400_with_the_reason(api, demo, pushed, monkeypatc
     from registries import promotions
     from registries.oci.errors import RegistryUnreachable
 
-    def unreachable(promotion):
+    def unreachable(promotion, live):
         raise RegistryUnreachable("rcdocker did not answer.")
 
     monkeypatch.setattr(promotions, "_copy", unreachable)
