@@ -94,6 +94,31 @@ def promote_once(source: Registry, target: Registry, repo: str) -> tuple[float, 
     return elapsed, promotion
 
 
+def promote_via_worker(source: Registry, target: Registry, repo: str) -> float:
+    """Request in this process, run by the real worker process: request -> succeeded."""
+    from registries.models import Promotion
+
+    started = time.perf_counter()
+    promotion = promotion_request(source=source, repository=repo, tag="1.0", target=target,
+                                  actor=Principal.promoter())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = Promotion.objects.values_list("status", flat=True).get(pk=promotion.pk)
+        if status in {"succeeded", "failed"}:
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    assert status == "succeeded", status
+    return elapsed
+
+
+def start_worker() -> subprocess.Popen:
+    env = {**os.environ, "PROMOTER_TASKS_BACKEND": "django_tasks_db.DatabaseBackend"}
+    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker", "--queue-name",
+                             "*", "--interval", "0.05", "--no-startup-delay"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def skopeo_once(src: str, dst: str) -> float:
     started = time.perf_counter()
     subprocess.run(["skopeo", "copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
@@ -117,7 +142,24 @@ def bench_same_host() -> dict:
             ours.append(elapsed)
             theirs.append(skopeo_once(f"docker://{hostport(reg)}/src/{repo}:1.0",
                                       f"docker://{hostport(reg)}/sk{run}/{repo}:1.0"))
-        return {"promoter": ours, "skopeo": theirs}
+        # The same, end to end through the real worker process (django-tasks-db).
+        from django.test import override_settings
+
+        worker = start_worker()
+        time.sleep(3)  # let it boot: we measure queueing and copying, not Django's start-up
+        via_worker = []
+        try:
+            with override_settings(TASKS={"default": {
+                    "BACKEND": "django_tasks_db.DatabaseBackend",
+                    "QUEUES": ["default", "promotions"]}}):
+                for run in range(RUNS):
+                    target = Registry.objects.create(name=f"bench-w{run}", endpoint=reg.url,
+                                                     namespace=f"w{run}")
+                    via_worker.append(promote_via_worker(source, target, f"bench/same{run}"))
+        finally:
+            worker.terminate()
+            worker.wait(timeout=10)
+        return {"promoter": ours, "skopeo": theirs, "worker": via_worker}
     finally:
         reg.stop()
 
@@ -156,8 +198,9 @@ def main() -> None:
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, date {time.strftime('%Y-%m-%d')}")
     print("same host, 10 layers x 2 MiB (mount):")
-    print(f"  promoter request->succeeded  {fmt(same['promoter'])}")
+    print(f"  promoter request->succeeded  {fmt(same['promoter'])}  (executed in-process)")
     print(f"  skopeo copy --all            {fmt(same['skopeo'])}")
+    print(f"  promoter via the worker      {fmt(same['worker'])}")
     print("cross host, 5 layers x 20 MiB (stream):")
     print(f"  promoter request->succeeded  {fmt(cross['promoter'])}")
     print(f"  skopeo copy --all            {fmt(cross['skopeo'])}")
