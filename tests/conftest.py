@@ -37,22 +37,14 @@ def portal(live_server, tmp_path_factory):
     """The bundled registry (token auth + notifications to the live portal), wired into settings."""
     from django.conf import settings
 
-    from accounts.tokens import ensure_signing_key
-    from registries.backing import BackingRegistry, write_registry_config
+    from registries.backing import BackingRegistry
+    from registries.bundled import write_bundled_registry_config
 
-    _, cert = ensure_signing_key()
     port = free_port()
     root = tmp_path_factory.mktemp("bundled-registry")
-    config = write_registry_config(
-        root / "config.json",
-        port=port,
-        storage_dir=str(root / "storage"),
-        notify_url=f"{live_server.url}/registry/notifications",
-        notify_secret=settings.PROMOTER_NOTIFY_SECRET,
-        token_realm=f"{live_server.url}/auth/token",
-        token_service=settings.PROMOTER_TOKEN_SERVICE,
-        token_issuer=settings.PROMOTER_TOKEN_ISSUER,
-        token_rootcertbundle=str(cert),
+    config = write_bundled_registry_config(
+        root / "config.json", port=port, storage_dir=root / "storage",
+        notify_base=live_server.url, realm_base=live_server.url,
     )
     registry = BackingRegistry(config, port=port)
     registry.start()
@@ -148,6 +140,17 @@ def pushed(demo, admin_creds, unique_repo, tmp_path):
         tmp_path=tmp_path,
     )
     return unique_repo, info
+
+
+@pytest.fixture
+def queued_only(settings):
+    """Promotions are queued and nobody runs them (tests call promotion_execute themselves)."""
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "promotions"],
+        }
+    }
 
 
 @pytest.fixture

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from registries.models import Registry, Repository, Tag
-from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_client(client, demo):
-    client.force_login(get_user_model().objects.get(username="Admin"))
-    return client
-
-
-@pytest.fixture
-def indexed(pushed):
-    repo, info = pushed
-    wait_for(lambda: Tag.objects.filter(repository__name=repo, name="1.0").exists(), timeout=5)
-    return repo, info
 
 
 def test_registry_list_shows_the_pipeline(admin_client):

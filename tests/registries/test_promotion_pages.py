@@ -6,22 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from registries.models import HistoryEvent, Promotion, Registry, Tag
-from tests.conftest import user_with, wait_for
+from tests.conftest import user_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_client(client, demo):
-    client.force_login(get_user_model().objects.get(username="Admin"))
-    return client
-
-
-@pytest.fixture
-def indexed(pushed):
-    repo, info = pushed
-    wait_for(lambda: Tag.objects.filter(repository__name=repo, name="1.0").exists(), timeout=5)
-    return repo, info
 
 
 def test_promote_form_posts_and_redirects_to_the_promotion(admin_client, indexed):

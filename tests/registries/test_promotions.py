@@ -159,14 +159,10 @@ def test_signature_tags_travel_with_the_image(demo, pushed, admin_creds, tmp_pat
     assert json.loads(raw(demo, "rcdocker", repo, sig.digest))
 
 
-def test_digest_that_vanished_before_execution_fails_clearly(demo, pushed, admin_creds, settings):
+def test_digest_that_vanished_before_execution_fails_clearly(
+    demo, pushed, admin_creds, queued_only
+):
     repo, info = pushed
-    settings.TASKS = {
-        "default": {
-            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "promotions"],
-        }
-    }
     promotion = promote(repo)
     assert promotion.status == "queued"
     subprocess.run(
@@ -191,14 +187,8 @@ def test_digest_that_vanished_before_execution_fails_clearly(demo, pushed, admin
 
 
 def test_concurrent_promotions_to_one_tag_are_serialized_and_both_recorded(
-    demo, admin_creds, unique_repo, tmp_path, settings
+    demo, admin_creds, unique_repo, tmp_path, queued_only
 ):
-    settings.TASKS = {
-        "default": {
-            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "promotions"],
-        }
-    }
     first = push_image(
         demo.hostport,
         f"devdocker/{unique_repo}",
@@ -284,14 +274,8 @@ def test_roll_back_repoints_the_promoted_tag(demo, admin_creds, unique_repo, tmp
     assert (event.registry, event.digest, event.actor) == ("rcdocker", first.digest, "Admin")
 
 
-def test_failed_promotion_can_be_run_again(demo, pushed, settings):
+def test_failed_promotion_can_be_run_again(demo, pushed, queued_only):
     repo, info = pushed
-    settings.TASKS = {
-        "default": {
-            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "promotions"],
-        }
-    }
     promotion = promote(repo)
     Promotion.objects.filter(pk=promotion.pk).update(status="failed", error="simulated")
     promotion.refresh_from_db()

@@ -75,16 +75,10 @@ def test_cross_host_promotion_streams_blobs_and_keeps_the_digest(two_hosts, uniq
 
 
 def test_target_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(
-    two_hosts, unique_repo, tmp_path, monkeypatch, settings
+    two_hosts, unique_repo, tmp_path, monkeypatch, settings, queued_only
 ):
     source, target, a, b = two_hosts
     settings.PROMOTER_COPY_PARALLELISM = 1
-    settings.TASKS = {
-        "default": {
-            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "promotions"],
-        }
-    }
     old = push_image(hostport(a), unique_repo, "1.0", layers=1, tmp_path=tmp_path / "old", seed=1)
     first = promotion_request(
         source=source, repository=unique_repo, tag="1.0", target=target, actor=admin()

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from accounts.tokens import ensure_signing_key
-from registries.backing import BackingRegistry, write_registry_config
+from registries.backing import BackingRegistry
+from registries.bundled import write_bundled_registry_config
 
 RESTART_BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 60.0  # a child that ran this long starts again with the shortest backoff
@@ -64,17 +64,9 @@ class Command(BaseCommand):
         registry_port = int(os.environ.get("PROMOTER_REGISTRY_PORT", "5000"))
         web_port = int(os.environ.get("PROMOTER_PORT", "8000"))
         portal = f"http://127.0.0.1:{web_port}"
-        key_path, cert_path = ensure_signing_key()
-        config = write_registry_config(
-            data / "registry.json",
-            port=registry_port,
-            storage_dir=str(data / "registry"),
-            notify_url=f"{portal}/registry/notifications",
-            notify_secret=settings.PROMOTER_NOTIFY_SECRET,
-            token_realm=f"{settings.PUBLIC_URL}/auth/token",
-            token_service=settings.PROMOTER_TOKEN_SERVICE,
-            token_issuer=settings.PROMOTER_TOKEN_ISSUER,
-            token_rootcertbundle=str(cert_path),
+        config = write_bundled_registry_config(
+            data / "registry.json", port=registry_port, storage_dir=data / "registry",
+            notify_base=portal, realm_base=settings.PUBLIC_URL,
         )
         children: list[Child] = []
         registry = BackingRegistry(config, port=registry_port)
