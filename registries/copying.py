@@ -154,16 +154,8 @@ class ImageCopier:
         if self.same_host and target.mount_blob(self.target_path, digest, self.source_path):
             self._count("blobs_mounted", size)
             return
-        done = 0
-
-        def counted(chunks):
-            nonlocal done
-            for chunk in chunks:
-                done += len(chunk)
-                yield chunk
-
         with source.open_blob(self.source_path, digest) as chunks:
-            target.upload_blob(self.target_path, digest, counted(chunks), size=size or None)
+            target.upload_blob(self.target_path, digest, chunks, size=size or None)
         self._count("blobs_copied", size)
 
     def copy_blobs(self, blobs: dict[str, int]) -> None:
