@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts import throttle
-from accounts.models import ApiKey, Permission, Privilege, Task
+from accounts.models import ApiArea, ApiKey, Permission, Privilege, Task
 from accounts.permissions import FEED_KEY_PERMISSIONS
 from registries.models import Registry
 
@@ -116,7 +116,7 @@ class ApiKeyForm(forms.Form):
         choices=[
             (ApiKey.Kind.PERSONAL, "Personal: acts as a user, with that user's privileges"),
             (ApiKey.Kind.FEED, "Feed: chosen registries and permissions only"),
-            (ApiKey.Kind.SYSTEM, "System: full control of Promoter"),
+            (ApiKey.Kind.SYSTEM, "System: full control of Promoter, or of chosen API areas"),
         ],
         initial=ApiKey.Kind.FEED, widget=forms.RadioSelect, label="Kind",
     )
@@ -134,6 +134,13 @@ class ApiKeyForm(forms.Form):
         required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Feed keys: what the key may do there. Nobody pushes into a "
                   "Validated/Promoted registry; content arrives there only by promotion.",
+    )
+    areas = forms.MultipleChoiceField(
+        choices=ApiArea.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        label="API areas",
+        help_text="System keys: the only API areas the key may call; none = full control. "
+                  "A limited key works nowhere else: not on pages, not with docker clients. "
+                  "The API keys area can create any key, so it amounts to full control.",
     )
     expires_on = forms.DateField(
         required=False, label="Expires on", widget=forms.DateInput(attrs={"type": "date"}),

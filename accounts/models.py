@@ -16,6 +16,14 @@ class Permission(models.TextChoices):
     ADMINISTER = "administer", "Administer"
 
 
+class ApiArea(models.TextChoices):
+    """The parts of the HTTP API a system key may be limited to (by URL prefix)."""
+
+    PROMOTIONS = "promotions", "Promotions (/api/promotions/…)"
+    FEEDS = "feeds", "Feeds (/api/management/feeds/…)"
+    API_KEYS = "api-keys", "API keys (/api/api-keys/…)"
+
+
 class Task(models.Model):
     """ProGet's task: a named bundle of permissions, built-in or custom."""
 
@@ -120,6 +128,16 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def areas(self) -> list[str]:
+        """A system key's API areas; empty for full control (and for other kinds)."""
+        return list(self.permissions or []) if self.kind == self.Kind.SYSTEM else []
+
+    @property
+    def feed_permissions(self) -> list[str]:
+        """A feed key's permissions (view/publish/promote/delete); empty for other kinds."""
+        return list(self.permissions or []) if self.kind == self.Kind.FEED else []
 
     @property
     def status(self) -> str:

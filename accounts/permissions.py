@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from django.db.models import Q
@@ -25,6 +25,9 @@ class Principal:
     user: AbstractBaseUser | None = None
     api_key: ApiKey | None = None
     system: bool = False
+    # The API area (accounts.models.ApiArea) the request acts in; None outside the API
+    # (pages, the docker token service). Only system keys limited to areas care.
+    api_area: str | None = None
     _grants: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -77,6 +80,23 @@ class Principal:
         return ""
 
     # --- decisions --------------------------------------------------------
+    def api_area_allowed(self, area: str | None) -> bool:
+        """May this principal act in the API area `area` (None: outside the API)?
+
+        Only a system key limited to chosen areas is ever refused: it may act in those
+        areas and nowhere else; not in other API areas, not on pages and not at the docker
+        token service (where it is granted nothing). Every other principal is decided by
+        its privileges alone.
+        """
+        key = self.api_key
+        if key is None or key.kind != ApiKey.Kind.SYSTEM or not key.areas:
+            return True
+        return area is not None and area in key.areas
+
+    def in_api_area(self, area: str | None) -> Principal:
+        """This principal acting in API area `area` (the API's choke point, api.auth, binds it)."""
+        return replace(self, api_area=area)
+
     def _user_grants(self) -> dict:
         """{registry_id | None: (granted perms, restricted perms)} for the user part."""
         if self._grants is not None:
@@ -112,14 +132,18 @@ class Principal:
         )
 
     def has(self, permission: str, registry: Registry | None = None) -> bool:
-        """May this principal do `permission` on `registry` (or on the portal when None)?"""
+        """May this principal do `permission` on `registry` (or on the portal when None)?
+
+        A system key has full control, but one limited to API areas only while it acts in
+        one of them (`api_area`, bound by the API); elsewhere it holds nothing.
+        """
         if self.system:
             return True
         registry_id = registry.pk if registry is not None else None
         key = self.api_key
         if key is not None:
             if key.kind == ApiKey.Kind.SYSTEM:
-                return True
+                return self.api_area_allowed(self.api_area)
             if key.kind == ApiKey.Kind.FEED:
                 if permission not in key.permissions or registry is None:
                     return False

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.keys import PREFIX_LENGTH, key_generate, key_hash
-from accounts.models import ApiKey, Permission, Privilege, Task
+from accounts.models import ApiArea, ApiKey, Permission, Privilege, Task
 from accounts.permissions import FEED_KEY_PERMISSIONS, Principal
 from registries.models import Registry
 
@@ -170,12 +170,14 @@ def _still_administered() -> bool:
 def api_key_create(*, name: str, kind: str, actor: Principal, description: str = "",
                    user: AbstractBaseUser | None = None,
                    registries: Iterable[Registry] = (), permissions: Iterable[str] = (),
+                   areas: Iterable[str] = (),
                    expires_at: datetime | None = None) -> tuple[ApiKey, str]:
     """Create an API key; returns (key, raw secret). The secret is shown once, stored hashed.
 
     Personal keys act as `user` (administrators may make them for anyone; a person may
     make one for themselves). Feed keys hold `permissions` (view/publish/promote/delete) on
-    `registries`. System keys have full control.
+    `registries`. System keys have full control, or, with `areas` (ApiArea values, stored in
+    `permissions`), full control of those API areas only.
     """
     name = name.strip()
     if not name:
@@ -189,6 +191,9 @@ def api_key_create(*, name: str, kind: str, actor: Principal, description: str =
     if expires_at is not None and expires_at <= timezone.now():
         raise AccountsError("The expiry date must be in the future.")
     registries = list(registries)
+    areas = [str(a) for a in areas]
+    if areas and kind != ApiKey.Kind.SYSTEM:
+        raise AccountsError("Only system keys are limited to API areas; leave the areas out.")
     perms: list[str] = []
     if kind == ApiKey.Kind.PERSONAL:
         user = user or actor.user
@@ -203,8 +208,10 @@ def api_key_create(*, name: str, kind: str, actor: Principal, description: str =
             raise AccountsError("A feed key needs at least one permission.")
         user = actor.user  # who created it
     else:
+        perms = _clean_areas(areas)
         registries = []
         user = actor.user
+    _refuse_escalation(actor, kind, perms)
     raw = key_generate()
     with transaction.atomic():
         key = ApiKey.objects.create(
@@ -214,6 +221,26 @@ def api_key_create(*, name: str, kind: str, actor: Principal, description: str =
         key.registries.set(registries)
     log.info("API key %r (%s) created by %s", key.name, kind, actor.name)
     return key, raw
+
+
+def _refuse_escalation(actor: Principal, kind: str, areas: list[str]) -> None:
+    """A key limited to API areas creates only system keys limited to (some of) its areas."""
+    limits = actor.api_key.areas if actor.api_key is not None else []
+    if not limits:
+        return
+    if kind != ApiKey.Kind.SYSTEM or not areas or not set(areas) <= set(limits):
+        raise AccountsError(
+            "A key limited to the API areas " + ", ".join(limits) + " can only create system "
+            "keys limited to some of those areas."
+        )
+
+
+def _clean_areas(areas: list[str]) -> list[str]:
+    unknown = sorted(set(areas) - set(ApiArea.values))
+    if unknown:
+        raise AccountsError(f"Unknown API area: {', '.join(unknown)}; choose from "
+                            f"{', '.join(ApiArea.values)} (none for full control).")
+    return [a for a in ApiArea.values if a in set(areas)]
 
 
 @transaction.atomic

@@ -19,6 +19,7 @@ from accounts.forms import (
     UserCreateForm,
     UserEditForm,
 )
+from accounts.models import ApiKey
 from accounts.permissions import Principal
 from accounts.services import AccountsError
 
@@ -148,6 +149,8 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
                 name=data["name"], description=data["description"], kind=data["kind"],
                 user=data["user"], registries=data["registries"],
                 permissions=data["permissions"], expires_at=form.expires_at, actor=actor,
+                # Checked areas count only for a system key (the form shows them all).
+                areas=data["areas"] if data["kind"] == ApiKey.Kind.SYSTEM else [],
             )
         except AccountsError as exc:
             form.add_error(None, exc.message)

@@ -83,12 +83,14 @@ class ApiKeyInput:
     description: str
     feeds: list[str]
     permissions: list[str]
+    areas: list[str]
     user: str | None
     expires_at: dt.datetime | None
 
 
 def api_key_input(fields: dict[str, Any]) -> ApiKeyInput:
-    """type (personal|feed|system), name, description, feeds, permissions, user, expiration."""
+    """type (personal|feed|system), name, description, feeds, permissions, areas, user,
+    expiration (accounts.services checks the areas)."""
     kind = text(fields, "type", "kind", required=True, max_length=16)
     if kind not in ApiKey.Kind.values:
         raise ApiError(400, "type must be personal, feed or system.")
@@ -103,6 +105,7 @@ def api_key_input(fields: dict[str, Any]) -> ApiKeyInput:
         description=text(fields, "description", multiline=True, max_length=1000) or "",
         feeds=string_list(fields, "feeds") or [],
         permissions=permissions,
+        areas=string_list(fields, "areas") or [],
         user=text(fields, "user", max_length=150),
         expires_at=moment(fields, "expiration"),
     )

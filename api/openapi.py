@@ -13,12 +13,14 @@ from typing import Any
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.models import ApiArea
 from api.parsing import MAX_BODY_BYTES
 from registries.promotions import COMMENT_MAX
 
 NAME_PATTERN = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 STRING_OR_NULL = {"type": ["string", "null"]}
 DATE_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+API_AREAS = list(ApiArea.values)
 SECURITY = [{"apiKeyHeader": []}, {"apiKeyQuery": []}, {"basic": []}]
 # Lists answer Anonymous too (filtered by what Anonymous may view).
 SECURITY_OPTIONAL = [*SECURITY, {}]
@@ -61,8 +63,9 @@ TOO_LARGE = f"The body is larger than {MAX_BODY_BYTES // 1024} KiB."
 def _json_errors(*codes: int, not_found: str = "Not found.") -> dict:
     texts = {
         400: "Invalid input: the message says which field and why.",
-        403: "No API key or credentials, an unknown, expired or revoked key, or a caller "
-             "without the permission the endpoint needs.",
+        403: "No API key or credentials, an unknown, expired or revoked key, a system key "
+             "limited to other API areas, or a caller without the permission the endpoint "
+             "needs.",
         404: not_found,
         413: TOO_LARGE,
         415: "The body is not JSON.",
@@ -236,7 +239,7 @@ SCHEMAS: dict[str, Any] = {
     "ApiKey": {
         "type": "object",
         "required": ["id", "name", "description", "type", "user", "feeds", "permissions",
-                     "created", "expires", "lastUsed", "revoked"],
+                     "areas", "created", "expires", "lastUsed", "revoked"],
         "properties": {
             "id": {"type": "integer"},
             "name": {"type": "string"},
@@ -245,7 +248,11 @@ SCHEMAS: dict[str, Any] = {
             "user": {**STRING_OR_NULL, "description": "Personal keys: the user they act as; "
                                                       "others: who created them."},
             "feeds": {"type": "array", "items": {"type": "string"}},
-            "permissions": {"type": "array", "items": {"type": "string"}},
+            "permissions": {"type": "array", "items": {"type": "string"},
+                            "description": "Feed keys: what they may do on their feeds."},
+            "areas": {"type": "array", "items": {"type": "string", "enum": API_AREAS},
+                      "description": "System keys: the API areas they are limited to; "
+                                     "empty for full control."},
             "created": {"type": "string", "format": "date-time"},
             "expires": DATE_OR_NULL,
             "lastUsed": DATE_OR_NULL,
@@ -271,6 +278,13 @@ SCHEMAS: dict[str, Any] = {
             "permissions": {"type": "array", "items": {"type": "string", "enum": [
                 "view", "publish", "promote", "delete"]},
                 "description": "Feed keys: what they may do there."},
+            "areas": {"type": "array", "items": {"type": "string", "enum": API_AREAS},
+                      "description": "System keys: limit the key to these API areas "
+                                     "(`promotions`: /api/promotions/, `feeds`: "
+                                     "/api/management/feeds/, `api-keys`: /api/api-keys/); "
+                                     "omit or leave empty for full control. A limited key is "
+                                     "refused (403) elsewhere in the API, on pages and by the "
+                                     "docker token service."},
             "user": {"type": "string", "description": "Personal keys: the user the key acts "
                                                       "as (default: the caller)."},
             "expiration": {"type": "string", "description": "ISO 8601 date or date-time; "
@@ -309,8 +323,9 @@ def _promote() -> dict:
                                                       "wait ran out); poll Location.", location),
                 "400": _text_error("Invalid input (the message says which), a target the "
                                    "pipeline forbids, or a promotion that failed (and why)."),
-                "403": _both_errors("No API key, an unknown, expired or revoked key, or a "
-                                    "caller without Promote on the target."),
+                "403": _both_errors("No API key, an unknown, expired or revoked key, a system "
+                                    "key limited to other API areas, or a caller without "
+                                    "Promote on the target."),
                 "404": _text_error("Unknown feed, repository or tag."),
                 "413": _text_error(TOO_LARGE),
                 "415": _text_error("The body is not JSON, form or multipart."),
@@ -344,7 +359,8 @@ def _promotion_list() -> dict:
                 "200": _json({"type": "array", "items": _ref("PromotedPackage")},
                              "The promoted images."),
                 "400": _text_error("A parameter is repeated or holds control characters."),
-                "403": _both_errors("An unknown, expired or revoked key."),
+                "403": _both_errors("An unknown, expired or revoked key, or a system key "
+                                    "limited to other API areas."),
                 "429": THROTTLED,
             },
         }

@@ -172,7 +172,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
             raise ApiError(404, f"There is no user called {order.user!r}.")
     key, secret = accounts_api_key_create(
         name=order.name, kind=order.kind, actor=principal, description=order.description,
-        user=user, registries=registries, permissions=order.permissions,
+        user=user, registries=registries, permissions=order.permissions, areas=order.areas,
         expires_at=order.expires_at,
     )
     return json_response(serializers.api_key(key, secret=secret), status=201)

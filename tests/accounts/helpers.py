@@ -31,14 +31,15 @@ def grant(task: str, *, user=None, group=None, anonymous=False, registry: Regist
     )
 
 
-def make_key(kind: str, *, user=None, registries=(), permissions=(), name: str | None = None,
+def make_key(kind: str, *, user=None, registries=(), permissions=(), areas=(),
+             name: str | None = None,
              expires_at: dt.datetime | None = None) -> tuple[ApiKey, str]:
     """A key made the way the API Keys page makes it (by the system principal)."""
     actor = Principal.promoter() if user is None or kind != ApiKey.Kind.PERSONAL else Principal(
         user=user)
     return api_key_create(
         name=name or f"key-{uuid.uuid4().hex[:6]}", kind=kind, user=user, actor=actor,
-        registries=registries, permissions=permissions, expires_at=expires_at,
+        registries=registries, permissions=permissions, areas=areas, expires_at=expires_at,
     )
 
 

@@ -191,3 +191,46 @@ def test_api_key_admin_never_shows_the_hash(admin_client, regs):
     key, _ = make_key(ApiKey.Kind.SYSTEM)
     page = admin_client.get(f"/admin/accounts/apikey/{key.pk}/change/").content.decode()
     assert key.key_hash not in page
+
+
+def test_system_key_limited_to_one_area_is_listed_with_it(admin_client, regs):
+    form = admin_client.get("/administration/api-keys/new").content.decode()
+    assert 'value="promotions"' in form and "none = full control" in form
+
+    response = admin_client.post("/administration/api-keys/new", {
+        "name": "release-bot", "kind": "system", "areas": ["promotions"],
+        # Ignored for a system key, as the registries of a feed key are.
+        "permissions": ["view"],
+    })
+
+    assert response.status_code == 302
+    key = ApiKey.objects.get(name="release-bot")
+    assert key.areas == ["promotions"]
+    assert "API areas: promotions" in admin_client.get(response["Location"]).content.decode()
+    make_key(ApiKey.Kind.SYSTEM, name="root-bot")
+    page = admin_client.get("/administration/api-keys").content.decode()
+    assert "API areas: promotions" in _row(page, "release-bot")
+    assert "full control" not in _row(page, "release-bot")
+    assert "full control" in _row(page, "root-bot")
+
+
+def _row(page: str, name: str) -> str:
+    """The table row of the key called `name` on the API Keys page."""
+    [row] = [r for r in page.split("<tr>") if f'<span class="primary">{name}</span>' in r]
+    return row
+
+
+def test_areas_checked_for_another_kind_of_key_are_ignored(admin_client, regs):
+    response = admin_client.post("/administration/api-keys/new", {
+        "name": "ci", "kind": "feed", "registries": [regs["devdocker"].pk],
+        "permissions": ["view"], "areas": ["feeds"],
+    })
+    assert response.status_code == 302
+    assert ApiKey.objects.get(name="ci").permissions == ["view"]
+
+
+def test_system_key_limited_to_areas_is_no_administrator_on_pages(regs):
+    _, limited = make_key(ApiKey.Kind.SYSTEM, areas=["promotions", "feeds", "api-keys"])
+    _, full = make_key(ApiKey.Kind.SYSTEM)
+    assert Client().get("/administration/api-keys", HTTP_X_APIKEY=limited).status_code == 403
+    assert Client().get("/administration/api-keys", HTTP_X_APIKEY=full).status_code == 200

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from accounts.keys import api_key_authenticate
-from accounts.models import ApiKey, Permission
+from accounts.models import ApiArea, ApiKey, Permission
 from accounts.permissions import Principal
-from accounts.services import api_key_revoke
+from accounts.services import AccountsError, api_key_revoke
+from accounts.token_service import access_for
 from tests.accounts.helpers import expire, grant, make_key, pipeline
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +176,71 @@ def test_keys_are_stored_only_as_a_hash(regs):
     stored = " ".join(str(v) for v in key.__dict__.values())
     assert raw not in stored
     assert key.key_prefix == raw[:8]
+
+
+def test_system_key_limited_to_areas_has_full_control_only_in_them(regs):
+    key, _ = make_key(ApiKey.Kind.SYSTEM, areas=[ApiArea.PROMOTIONS])
+    limited = Principal(api_key=key)
+
+    assert key.areas == ["promotions"] and key.feed_permissions == []
+    assert limited.api_area_allowed(ApiArea.PROMOTIONS)
+    assert not limited.api_area_allowed(ApiArea.FEEDS)
+    assert not limited.api_area_allowed(ApiArea.API_KEYS)
+    assert not limited.api_area_allowed(None)
+    promoting = limited.in_api_area(ApiArea.PROMOTIONS)
+    assert promoting.can_promote(regs["devdocker"], regs["rcdocker"])
+    assert promoting.is_administrator() and promoting.has(DELETE, regs["proddocker"])
+    assert not promoting.can_push(regs["proddocker"])
+    # Outside its areas (other API areas, pages, the token service) it holds nothing.
+    for elsewhere in (limited, limited.in_api_area(ApiArea.FEEDS)):
+        assert not elsewhere.is_administrator()
+        assert not elsewhere.has(VIEW, regs["devdocker"])
+        assert not elsewhere.can_push(regs["devdocker"])
+        assert list(elsewhere.registries_with(VIEW)) == []
+
+
+def test_full_control_system_key_is_allowed_in_every_area_and_outside_the_api(regs):
+    key, _ = make_key(ApiKey.Kind.SYSTEM)
+    root = Principal(api_key=key)
+    assert key.areas == []
+    assert all(root.api_area_allowed(area) for area in [*ApiArea.values, None])
+    assert root.is_administrator() and root.in_api_area(ApiArea.FEEDS).is_administrator()
+
+
+def test_areas_never_limit_people_or_other_keys(regs, alice):
+    grant("View & Download Packages", user=alice, registry=regs["devdocker"])
+    feed_key, _ = make_key(ApiKey.Kind.FEED, registries=[regs["devdocker"]], permissions=[VIEW])
+    for principal in (Principal(user=alice), Principal(api_key=feed_key), Principal.anonymous()):
+        assert all(principal.api_area_allowed(area) for area in [*ApiArea.values, None])
+    assert Principal(user=alice).in_api_area(ApiArea.FEEDS).has(VIEW, regs["devdocker"])
+
+
+def test_token_service_grants_a_limited_system_key_nothing(regs):
+    limited, _ = make_key(ApiKey.Kind.SYSTEM, areas=[ApiArea.PROMOTIONS, ApiArea.FEEDS])
+    full, _ = make_key(ApiKey.Kind.SYSTEM)
+    scopes = ["repository:devdocker/team/api:pull,push registry:catalog:*"]
+
+    assert access_for(Principal(api_key=limited), scopes) == []
+    assert access_for(Principal(api_key=full), scopes) == [
+        {"type": "repository", "name": "devdocker/team/api", "actions": ["pull", "push"]},
+        {"type": "registry", "name": "catalog", "actions": ["*"]},
+    ]
+
+
+def test_api_key_create_keeps_areas_in_a_stable_order(regs):
+    key, _ = make_key(ApiKey.Kind.SYSTEM, areas=["api-keys", "promotions", "promotions"])
+    key.refresh_from_db()
+    assert key.permissions == ["promotions", "api-keys"] == key.areas
+
+
+@pytest.mark.parametrize(("kind", "areas", "message"), [
+    (ApiKey.Kind.SYSTEM, ["promotions", "admin"],
+     "Unknown API area: admin; choose from promotions, feeds, api-keys"),
+    (ApiKey.Kind.FEED, ["promotions"], "Only system keys are limited to API areas"),
+    (ApiKey.Kind.PERSONAL, ["feeds"], "Only system keys are limited to API areas"),
+])
+def test_api_key_create_refuses_bad_areas(regs, alice, kind, areas, message):
+    with pytest.raises(AccountsError, match=re.escape(message)):
+        make_key(kind, user=alice, registries=[regs["devdocker"]], permissions=[VIEW],
+                 areas=areas)
+    assert not ApiKey.objects.exists()

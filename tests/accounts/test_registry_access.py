@@ -214,3 +214,16 @@ def test_token_for_keys_names_the_key_and_admin_gets_the_catalog(demo, admin_cre
                         options={"verify_signature": False})
     assert claims["access"] == [{"type": "registry", "name": "catalog", "actions": ["*"]}]
     assert claims["sub"] == get_user_model().objects.get(username="Admin").username
+
+
+def test_system_key_limited_to_api_areas_is_denied_by_the_registry(demo, pushed):
+    repo, _ = pushed
+    _, limited = make_key(ApiKey.Kind.SYSTEM, areas=["promotions", "feeds", "api-keys"])
+    _, full = make_key(ApiKey.Kind.SYSTEM)
+    scope = f"repository:devdocker/{repo}:pull,push"
+
+    claims = jwt.decode(token(demo, scope, "registry:catalog:*", creds=f"api:{limited}")
+                        .json()["token"], options={"verify_signature": False})
+    assert claims["access"] == []
+    assert_denied(inspect(demo, f"devdocker/{repo}:1.0", creds=f"api:{limited}"))
+    assert inspect(demo, f"devdocker/{repo}:1.0", creds=f"api:{full}").returncode == 0

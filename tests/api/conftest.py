@@ -36,8 +36,11 @@ class Api:
         return Api(self.url, key="")
 
 
-def make_key(kind: str = "system", *, user=None, feeds=(), permissions=(), name=None) -> str:
-    """A key created through accounts.services (the page's way); returns the raw secret."""
+def make_key(kind: str = "system", *, user=None, feeds=(), permissions=(), areas=(),
+             name=None) -> str:
+    """A key created through accounts.services (the page's way); returns the raw secret.
+
+    `areas`: a system key limited to these API areas (none: full control)."""
     from accounts.permissions import Principal
     from accounts.services import api_key_create
     from registries.models import Registry
@@ -47,6 +50,7 @@ def make_key(kind: str = "system", *, user=None, feeds=(), permissions=(), name=
     _, raw = api_key_create(
         name=name or f"key-{uuid.uuid4().hex[:6]}", kind=kind, user=user, actor=actor,
         registries=list(Registry.objects.filter(name__in=feeds)), permissions=permissions,
+        areas=areas,
     )
     return raw
 

@@ -192,6 +192,11 @@ BAD_KEYS = [
     ({"type": "personal", "name": "x"}, 400, "needs the user"),
     ({"type": "system", "name": "x", "permissions": ["root"]}, 400, "Unknown permission"),
     ({"type": "system", "name": "   "}, 400, "name is required"),
+    ({"type": "system", "name": "x", "areas": ["promotions", "root"]}, 400,
+     "Unknown API area: root"),
+    ({"type": "system", "name": "x", "areas": "feeds"}, 400, "areas must be an array"),
+    ({"type": "feed", "name": "x", "feeds": ["devdocker"], "permissions": ["view"],
+      "areas": ["feeds"]}, 400, "Only system keys are limited to API areas"),
 ]
 
 
