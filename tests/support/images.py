@@ -219,6 +219,26 @@ def skopeo_inspect_raw(ref: str, *, creds: tuple[str, str] | str | None = None) 
     )
 
 
+def docker_manifest_inspect(hostport: str, ref: str, *, creds: str, config_dir) -> dict:
+    """What the real `docker manifest inspect --insecure` CLI reads (no engine needed)."""
+    import base64
+    import json
+    import os
+    from pathlib import Path
+
+    config_dir = Path(config_dir)
+    config_dir.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(creds.encode()).decode()
+    (config_dir / "config.json").write_text(json.dumps({"auths": {hostport: {"auth": auth}}}))
+    result = subprocess.run(
+        ["docker", "manifest", "inspect", "--insecure", f"{hostport}/{ref}"],
+        capture_output=True, timeout=60, env={**os.environ, "DOCKER_CONFIG": str(config_dir)},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"docker manifest inspect failed: {result.stderr.decode()}")
+    return json.loads(result.stdout)
+
+
 def push_image(
     registry_hostport: str,
     repo: str,
