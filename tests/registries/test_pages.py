@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registries.models import Registry, Repository, Tag
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,3 +127,23 @@ def test_repository_page_paginates_thousands_of_tags_in_few_queries(
         page = admin_client.get("/registries/devdocker/images/big/repo", {"page": 3})
     assert page.status_code == 200
     assert page.content.decode().count("<tr>") >= 50
+
+
+def test_multi_arch_tag_page_shows_each_platform_and_config_labels(
+    admin_client, demo, admin_creds, unique_repo, tmp_path
+):
+    from tests.support.images import push_image
+
+    info = push_image(demo.hostport, f"devdocker/{unique_repo}", "2.0", layers=1,
+                      platforms=["linux/amd64", "linux/arm64"], creds=admin_creds,
+                      tmp_path=tmp_path,
+                      labels={"org.opencontainers.image.source": "git.example/app"})
+    wait_for(lambda: Tag.objects.filter(repository__name=unique_repo).exists(), timeout=5)
+
+    html = admin_client.get(f"/registries/devdocker/images/{unique_repo}:2.0").content.decode()
+
+    assert "linux/amd64, linux/arm64" in html  # the Platforms row
+    assert html.count('class="platform-image"') == 2
+    for child in info.child_digests:
+        assert child[7:19] in html
+    assert "org.opencontainers.image.source" in html and "git.example/app" in html
