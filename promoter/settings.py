@@ -223,6 +223,8 @@ PROMOTER_REGISTRY_TOKEN_AUTH = env_bool("PROMOTER_REGISTRY_TOKEN_AUTH", True)
 PROMOTER_COPY_PARALLELISM = env_int("PROMOTER_COPY_PARALLELISM", 4)
 PROMOTER_API_WAIT_SECONDS = env_int("PROMOTER_API_WAIT_SECONDS", 300)
 PROMOTER_REGISTRY_TIMEOUT = env_int("PROMOTER_REGISTRY_TIMEOUT", 30)
+# Bytes/s below which a blob download is given up (after the read timeout); 0 = no floor.
+PROMOTER_MIN_TRANSFER_RATE = env_int("PROMOTER_MIN_TRANSFER_RATE", 32 * 1024)
 # Reliability: transient registry failures (connection errors, timeouts, 5xx, 429) are
 # tried this many times in all, waiting BACKOFF, 2×BACKOFF, … seconds (with jitter).
 PROMOTER_REGISTRY_RETRIES = env_int("PROMOTER_REGISTRY_RETRIES", 3)

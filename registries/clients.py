@@ -16,6 +16,7 @@ def client_options() -> dict:
         "timeout": (min(5.0, read), read),
         "retries": settings.PROMOTER_REGISTRY_RETRIES,
         "backoff": settings.PROMOTER_REGISTRY_BACKOFF,
+        "min_rate": float(settings.PROMOTER_MIN_TRANSFER_RATE),
     }
 
 

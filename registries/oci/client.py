@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -128,12 +129,18 @@ class RegistryClient:
         verify_tls: bool = True,
         retries: int = 3,
         backoff: float = 0.2,
+        min_rate: float = 0.0,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"Registry URL {base_url!r} must look like https://host[:port]")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # A body that arrives slower than `min_rate` bytes/s on average, once the read
+        # timeout has passed, is given up on: a registry trickling bytes would otherwise
+        # hold a copy forever (each byte resets the read timeout). 0 disables the check.
+        self.min_rate = min_rate
+        self._rate_grace = timeout[1] if isinstance(timeout, tuple) else float(timeout)
         self.verify_tls = verify_tls
         self._own_session = session is None
         self._session = session or requests.Session()
@@ -307,9 +314,15 @@ class RegistryClient:
         """Yield a response body in chunks, enforce `limit`, verify the digest at the end."""
         hasher = new_hasher(expected) if expected else None
         seen = 0
+        started = time.monotonic()
         try:
-            for chunk in response.raw.stream(STREAM_CHUNK_BYTES, decode_content=decode):
+            while True:
+                # read1: at most one read from the socket, so a trickle is noticed.
+                chunk = response.raw.read1(STREAM_CHUNK_BYTES, decode_content=decode)
+                if not chunk:
+                    break
                 seen += len(chunk)
+                self._check_rate(seen, started, what)
                 if limit is not None and seen > limit:
                     raise too_large(
                         f"The {what} from {self.base_url} is larger than {limit} bytes; refusing "
@@ -335,6 +348,17 @@ class RegistryClient:
                     f"{DigestMismatch.hint}",
                     detail={"expected": expected, "actual": actual},
                 )
+
+    def _check_rate(self, seen: int, started: float, what: str) -> None:
+        if not self.min_rate:
+            return
+        elapsed = time.monotonic() - started
+        if elapsed > self._rate_grace and seen < self.min_rate * elapsed:
+            raise RegistryTimeout(
+                f"Registry at {self.base_url} is sending the {what} at "
+                f"{seen / elapsed:.0f} bytes/s, below the minimum of {self.min_rate:.0f}; "
+                "giving up. Is it overloaded?"
+            )
 
     def _cancel_upload(self, location: str, repository: str) -> None:
         """Best effort: free an upload session the registry would otherwise keep for days."""
