@@ -521,15 +521,9 @@ class RegistryClient:
             headers={"Content-Type": media_type},
             data=body,
         )
-        with response:
-            returned = response.headers.get("Docker-Content-Digest", "").strip()
-        if returned and returned != digest:
-            raise DigestMismatch(
-                f"Registry {self.base_url} stored manifest {_ref(repository, reference)} as "
-                f"{returned}, but its bytes hash to {digest}. {DigestMismatch.hint}",
-                detail={"expected": digest, "actual": returned},
-            )
-        return digest
+        return self._stored_as(
+            response, digest, f"manifest {_ref(repository, reference)}",
+        )
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         """Delete a manifest by digest (removes every tag pointing at it)."""
@@ -660,12 +654,16 @@ class RegistryClient:
         except BaseException:
             self._cancel_upload(location, repository)
             raise
+        return self._stored_as(response, digest, f"blob {digest}")
+
+    def _stored_as(self, response: requests.Response, digest: str, what: str) -> str:
+        """`digest`, after checking the registry's Docker-Content-Digest agrees with it."""
         with response:
             returned = response.headers.get("Docker-Content-Digest", "").strip()
         if returned and returned != digest:
             raise DigestMismatch(
-                f"Registry {self.base_url} stored blob {digest} as {returned}. "
-                f"{DigestMismatch.hint}",
+                f"Registry {self.base_url} stored {what} as {returned}, but its bytes hash "
+                f"to {digest}. {DigestMismatch.hint}",
                 detail={"expected": digest, "actual": returned},
             )
         return digest
