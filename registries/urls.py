@@ -1,15 +1,17 @@
 from django.urls import path, re_path
 
 from registries import views, views_promotions
+from registries.models import REGISTRY_NAME_VALIDATOR
+from registries.oci.manifest import NAME_RE, TAG_RE
 
 app_name = "registries"
 
 # Repository names carry slashes and tags cannot contain ':' or '/', so an image is
 # addressed like a docker reference: /registries/devdocker/images/team/api:1.0
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REPO = rf"(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
-TAG = r"(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127})"
-REG = r"(?P<registry>[a-z0-9]+(?:[._-][a-z0-9]+)*)"
+# The patterns are the validators' own, so URLs and validation never disagree.
+REPO = rf"(?P<repository>{NAME_RE.pattern})"
+TAG = rf"(?P<tag>{TAG_RE.pattern})"
+REG = rf"(?P<registry>{REGISTRY_NAME_VALIDATOR.regex.pattern.strip('^$')})"
 
 urlpatterns = [
     path("", views.registry_list, name="registry_list"),
