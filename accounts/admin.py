@@ -37,8 +37,17 @@ class PrivilegeAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "user", "permissions", "key_prefix", "created_at",
-                    "last_used_at", "expires_at", "revoked_at"]
+    list_display = [
+        "name",
+        "kind",
+        "user",
+        "permissions",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
     list_filter = ["kind"]
     search_fields = ["name", "description", "key_prefix", "user__username"]
     exclude = ["key_hash"]

@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from accounts import throttle
+from accounts.auth import throttle
 from accounts.models import ApiArea, ApiKey, Permission, Privilege, Task
 from accounts.permissions import FEED_KEY_PERMISSIONS
 from registries.models import Registry
@@ -43,17 +43,22 @@ class LoginForm(AuthenticationForm):
 
 class TaskForm(forms.Form):
     name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=1000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     permissions = forms.MultipleChoiceField(
-        choices=Permission.choices, widget=forms.CheckboxSelectMultiple,
+        choices=Permission.choices,
+        widget=forms.CheckboxSelectMultiple,
         help_text="The task allows exactly these. Administer allows everything.",
     )
 
     def __init__(self, *args, task: Task | None = None, **kwargs):
         if task is not None and "initial" not in kwargs:
-            kwargs["initial"] = {"name": task.name, "description": task.description,
-                                 "permissions": task.permissions}
+            kwargs["initial"] = {
+                "name": task.name,
+                "description": task.description,
+                "permissions": task.permissions,
+            }
         super().__init__(*args, **kwargs)
         self.task = task
 
@@ -68,21 +73,29 @@ class TaskForm(forms.Form):
 
 
 class PrivilegeForm(forms.Form):
-    task = forms.ModelChoiceField(queryset=Task.objects.order_by("-built_in", "id"),
-                                  empty_label="Choose a task…")
+    task = forms.ModelChoiceField(
+        queryset=Task.objects.order_by("-built_in", "id"), empty_label="Choose a task…"
+    )
     principal = forms.ChoiceField(label="User or group")
     registry = forms.ModelChoiceField(
-        queryset=Registry.objects.order_by("name"), required=False,
-        empty_label="All registries", label="Registry",
+        queryset=Registry.objects.order_by("name"),
+        required=False,
+        empty_label="All registries",
+        label="Registry",
     )
-    effect = forms.ChoiceField(choices=Privilege.Effect.choices, initial=Privilege.Effect.GRANT,
-                               widget=forms.RadioSelect,
-                               help_text="Restrict beats grant.")
+    effect = forms.ChoiceField(
+        choices=Privilege.Effect.choices,
+        initial=Privilege.Effect.GRANT,
+        widget=forms.RadioSelect,
+        help_text="Restrict beats grant.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        users = [(f"user:{u.pk}", u.get_username())
-                 for u in get_user_model().objects.order_by("username")]
+        users = [
+            (f"user:{u.pk}", u.get_username())
+            for u in get_user_model().objects.order_by("username")
+        ]
         groups = [(f"group:{g.pk}", g.name) for g in Group.objects.order_by("name")]
         choices: list = [("", "Choose a user or group…")]
         if users:
@@ -110,40 +123,51 @@ class PrivilegeForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=1000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     kind = forms.ChoiceField(
         choices=[
             (ApiKey.Kind.PERSONAL, "Personal: acts as a user, with that user's privileges"),
             (ApiKey.Kind.FEED, "Feed: chosen registries and permissions only"),
             (ApiKey.Kind.SYSTEM, "System: full control of Promoter, or of chosen API areas"),
         ],
-        initial=ApiKey.Kind.FEED, widget=forms.RadioSelect, label="Kind",
+        initial=ApiKey.Kind.FEED,
+        widget=forms.RadioSelect,
+        label="Kind",
     )
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-        required=False, empty_label="You",
+        required=False,
+        empty_label="You",
         help_text="Personal keys: the user the key acts as.",
     )
     registries = forms.ModelMultipleChoiceField(
-        queryset=Registry.objects.order_by("name"), required=False,
-        widget=forms.CheckboxSelectMultiple, help_text="Feed keys: where the key works.",
+        queryset=Registry.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Feed keys: where the key works.",
     )
     permissions = forms.MultipleChoiceField(
         choices=[c for c in Permission.choices if c[0] in FEED_KEY_PERMISSIONS],
-        required=False, widget=forms.CheckboxSelectMultiple,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Feed keys: what the key may do there. Nobody pushes into a "
-                  "Validated/Promoted registry; content arrives there only by promotion.",
+        "Validated/Promoted registry; content arrives there only by promotion.",
     )
     areas = forms.MultipleChoiceField(
-        choices=ApiArea.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        choices=ApiArea.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="API areas",
         help_text="System keys: the only API areas the key may call; none = full control. "
-                  "A limited key works nowhere else: not on pages, not with docker clients. "
-                  "The API keys area can create any key, so it amounts to full control.",
+        "A limited key works nowhere else: not on pages, not with docker clients. "
+        "The API keys area can create any key, so it amounts to full control.",
     )
     expires_on = forms.DateField(
-        required=False, label="Expires on", widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Leave empty for a key that does not expire.",
     )
 
@@ -173,12 +197,19 @@ class ApiKeyForm(forms.Form):
 class UserCreateForm(forms.Form):
     username = forms.CharField(max_length=150, label="User name")
     email = forms.EmailField(required=False, label="E-mail")
-    password1 = forms.CharField(label="Password", strip=False,
-                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(label="Password again", strip=False,
-                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    groups = forms.ModelMultipleChoiceField(queryset=Group.objects.order_by("name"),
-                                            required=False, widget=forms.CheckboxSelectMultiple)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def clean_username(self) -> str:
         username = self.cleaned_data["username"].strip()
@@ -205,21 +236,28 @@ class UserCreateForm(forms.Form):
 class UserEditForm(forms.Form):
     email = forms.EmailField(required=False, label="E-mail")
     is_active = forms.BooleanField(
-        required=False, label="Active",
+        required=False,
+        label="Active",
         help_text="Inactive users cannot sign in; their keys stop working.",
     )
-    groups = forms.ModelMultipleChoiceField(queryset=Group.objects.order_by("name"),
-                                            required=False, widget=forms.CheckboxSelectMultiple)
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple
+    )
     password = forms.CharField(
-        required=False, strip=False, label="New password",
+        required=False,
+        strip=False,
+        label="New password",
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="Leave empty to keep the current password.",
     )
 
     def __init__(self, *args, user=None, **kwargs):
         if user is not None and "initial" not in kwargs:
-            kwargs["initial"] = {"email": user.email, "is_active": user.is_active,
-                                 "groups": list(user.groups.all())}
+            kwargs["initial"] = {
+                "email": user.email,
+                "is_active": user.is_active,
+                "groups": list(user.groups.all()),
+            }
         super().__init__(*args, **kwargs)
         self.user = user
 
@@ -233,7 +271,8 @@ class UserEditForm(forms.Form):
 class GroupForm(forms.Form):
     name = forms.CharField(max_length=150, label="Group name")
     members = forms.ModelMultipleChoiceField(
-        queryset=get_user_model().objects.order_by("username"), required=False,
+        queryset=get_user_model().objects.order_by("username"),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
 

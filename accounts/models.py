@@ -52,7 +52,10 @@ class Privilege(models.Model):
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="privileges")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="privileges",
     )
     group = models.ForeignKey(
@@ -61,7 +64,10 @@ class Privilege(models.Model):
     anonymous = models.BooleanField(default=False)
     # Null: on all registries.
     registry = models.ForeignKey(
-        "registries.Registry", null=True, blank=True, on_delete=models.CASCADE,
+        "registries.Registry",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="privileges",
     )
     effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.GRANT)
@@ -81,8 +87,9 @@ class Privilege(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (f"{self.get_effect_display()} {self.task} to {self.principal_name} "
-                f"on {self.scope_name}")
+        return (
+            f"{self.get_effect_display()} {self.task} to {self.principal_name} on {self.scope_name}"
+        )
 
     @property
     def principal_name(self) -> str:
@@ -110,7 +117,10 @@ class ApiKey(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # Personal keys act as this user; for other kinds it is who created the key.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="api_keys",
     )
     registries = models.ManyToManyField("registries.Registry", blank=True, related_name="+")
@@ -141,7 +151,7 @@ class ApiKey(models.Model):
 
     @property
     def status(self) -> str:
-        """"revoked", "expired" or "active"."""
+        """ "revoked", "expired" or "active"."""
         from django.utils import timezone
 
         if self.revoked_at is not None:
@@ -165,3 +175,52 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.address} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # noqa: ARG002
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self):
+        raise TypeError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a configuration change: registries, privileges, keys, users.
+
+    Written by the service that makes the change, in the same transaction (as History is
+    for images), whichever adapter called it: a page, the API or the Django admin.
+    """
+
+    action = models.CharField(max_length=40, db_index=True)  # e.g. "registry.updated"
+    object_type = models.CharField(max_length=40)  # "registry", "privilege", "api_key", …
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=255)
+    changes = models.JSONField(default=dict, blank=True)  # {field: [old, new]}; never secrets
+    actor = models.CharField(max_length=255)
+    # No database constraint: deleting a user must not rewrite the log.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_repr} by {self.actor}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("The audit log is append-only: events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit log is append-only: events cannot be deleted.")

@@ -163,13 +163,3 @@ class Principal:
     def can_promote(self, source: Registry, target: Registry) -> bool:
         """Promoting needs Promote on the target and View on the source."""
         return self.has(Permission.PROMOTE, target) and self.has(Permission.VIEW, source)
-
-    def registries_with(self, permission: str):
-        """Registries on which the principal holds `permission`: the choke point for lists."""
-        from registries.models import Registry
-
-        registries = Registry.objects.all()
-        if self.system:
-            return registries
-        allowed = [r.pk for r in registries if self.has(permission, r)]
-        return Registry.objects.filter(pk__in=allowed)

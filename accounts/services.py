@@ -12,30 +12,22 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.keys import PREFIX_LENGTH, key_generate, key_hash
+from accounts.auth.keys import PREFIX_LENGTH, key_generate, key_hash
 from accounts.models import ApiArea, ApiKey, Permission, Privilege, Task
 from accounts.permissions import FEED_KEY_PERMISSIONS, Principal
+from promoter.errors import Forbidden, Invalid
 from registries.models import Registry
 
 log = logging.getLogger(__name__)
 
 
-class AccountsError(Exception):
-    """A write that cannot be done, with a message a person can act on."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def _require_administrator(actor: Principal) -> None:
     if not actor.is_administrator():
-        raise PermissionDenied("Only administrators may change users, tasks and API keys.")
+        raise Forbidden("Only administrators may change users, tasks and API keys.")
 
 
 def _clean_permissions(permissions: Iterable[str], allowed: Iterable[str]) -> list[str]:
@@ -43,7 +35,7 @@ def _clean_permissions(permissions: Iterable[str], allowed: Iterable[str]) -> li
     chosen = [str(p) for p in permissions]
     unknown = sorted(set(chosen) - allowed)
     if unknown:
-        raise AccountsError(f"Unknown permission: {', '.join(unknown)}.")
+        raise Invalid(f"Unknown permission: {', '.join(unknown)}.")
     # Stable order: the order of Permission's members.
     return [p for p in Permission.values if p in set(chosen)]
 
@@ -69,42 +61,45 @@ def _users_affected(privilege: Privilege):
 
 
 # --- tasks --------------------------------------------------------------------
-def task_create(*, name: str, description: str = "", permissions: Iterable[str],
-                actor: Principal) -> Task:
+def task_create(
+    *, name: str, description: str = "", permissions: Iterable[str], actor: Principal
+) -> Task:
     """Create a custom task: a named bundle of permissions."""
     _require_administrator(actor)
     name = name.strip()
     perms = _clean_permissions(permissions, Permission.values)
     if not name:
-        raise AccountsError("A task needs a name.")
+        raise Invalid("A task needs a name.")
     if not perms:
-        raise AccountsError("Choose at least one permission for the task.")
+        raise Invalid("Choose at least one permission for the task.")
     try:
         with transaction.atomic():
-            task = Task.objects.create(name=name, description=description, permissions=perms,
-                                       built_in=False)
+            task = Task.objects.create(
+                name=name, description=description, permissions=perms, built_in=False
+            )
     except IntegrityError as exc:
-        raise AccountsError(f"A task called {name!r} already exists.") from exc
+        raise Invalid(f"A task called {name!r} already exists.") from exc
     log.info("task %r created by %s", task.name, actor.name)
     return task
 
 
-def task_update(*, task: Task, name: str, description: str = "", permissions: Iterable[str],
-                actor: Principal) -> Task:
+def task_update(
+    *, task: Task, name: str, description: str = "", permissions: Iterable[str], actor: Principal
+) -> Task:
     """Change a custom task (built-in tasks never change)."""
     _require_administrator(actor)
     if task.built_in:
-        raise AccountsError(f"{task.name} is a built-in task and cannot be changed.")
+        raise Invalid(f"{task.name} is a built-in task and cannot be changed.")
     perms = _clean_permissions(permissions, Permission.values)
     if not perms:
-        raise AccountsError("Choose at least one permission for the task.")
+        raise Invalid("Choose at least one permission for the task.")
     task.name, task.description, task.permissions = name.strip(), description, perms
     try:
         with transaction.atomic():
             task.save()
             staff_sync()
     except IntegrityError as exc:
-        raise AccountsError(f"A task called {name!r} already exists.") from exc
+        raise Invalid(f"A task called {name!r} already exists.") from exc
     log.info("task %r changed by %s", task.name, actor.name)
     return task
 
@@ -114,7 +109,7 @@ def task_delete(*, task: Task, actor: Principal) -> None:
     """Delete a custom task and every privilege that uses it."""
     _require_administrator(actor)
     if task.built_in:
-        raise AccountsError(f"{task.name} is a built-in task and cannot be deleted.")
+        raise Invalid(f"{task.name} is a built-in task and cannot be deleted.")
     name = task.name
     task.delete()
     staff_sync()
@@ -123,24 +118,40 @@ def task_delete(*, task: Task, actor: Principal) -> None:
 
 # --- privileges -----------------------------------------------------------------
 @transaction.atomic
-def privilege_add(*, task: Task, user: AbstractBaseUser | None = None, group: Group | None = None,
-                  anonymous: bool = False, registry: Registry | None = None,
-                  effect: str = Privilege.Effect.GRANT, actor: Principal) -> Privilege:
+def privilege_add(
+    *,
+    task: Task,
+    user: AbstractBaseUser | None = None,
+    group: Group | None = None,
+    anonymous: bool = False,
+    registry: Registry | None = None,
+    effect: str = Privilege.Effect.GRANT,
+    actor: Principal,
+) -> Privilege:
     """Grant or restrict `task` for one user, group or Anonymous, on `registry` (None: all)."""
     _require_administrator(actor)
     if sum([user is not None, group is not None, bool(anonymous)]) != 1:
-        raise AccountsError("Choose exactly one of a user, a group or Anonymous.")
+        raise Invalid("Choose exactly one of a user, a group or Anonymous.")
     if effect not in Privilege.Effect.values:
-        raise AccountsError(f"Unknown effect {effect!r}.")
+        raise Invalid(f"Unknown effect {effect!r}.")
     existing = Privilege.objects.filter(
-        task=task, user=user, group=group, anonymous=bool(anonymous), registry=registry,
+        task=task,
+        user=user,
+        group=group,
+        anonymous=bool(anonymous),
+        registry=registry,
         effect=effect,
     ).first()
     if existing is not None:
         return existing  # adding the same privilege twice changes nothing
-    privilege = Privilege.objects.create(task=task, user=user, group=group,
-                                         anonymous=bool(anonymous), registry=registry,
-                                         effect=effect)
+    privilege = Privilege.objects.create(
+        task=task,
+        user=user,
+        group=group,
+        anonymous=bool(anonymous),
+        registry=registry,
+        effect=effect,
+    )
     staff_sync(_users_affected(privilege))
     log.info("privilege added by %s: %s", actor.name, privilege)
     return privilege
@@ -155,7 +166,7 @@ def privilege_remove(*, privilege: Privilege, actor: Principal) -> None:
     privilege.delete()
     staff_sync(affected)
     if not actor.system and actor.user is not None and not _still_administered():
-        raise AccountsError("That would leave nobody able to administer Promoter.")
+        raise Invalid("That would leave nobody able to administer Promoter.")
     log.info("privilege removed by %s: %s", actor.name, description)
 
 
@@ -167,11 +178,18 @@ def _still_administered() -> bool:
 
 
 # --- API keys -------------------------------------------------------------------
-def api_key_create(*, name: str, kind: str, actor: Principal, description: str = "",
-                   user: AbstractBaseUser | None = None,
-                   registries: Iterable[Registry] = (), permissions: Iterable[str] = (),
-                   areas: Iterable[str] = (),
-                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+def api_key_create(
+    *,
+    name: str,
+    kind: str,
+    actor: Principal,
+    description: str = "",
+    user: AbstractBaseUser | None = None,
+    registries: Iterable[Registry] = (),
+    permissions: Iterable[str] = (),
+    areas: Iterable[str] = (),
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
     """Create an API key; returns (key, raw secret). The secret is shown once, stored hashed.
 
     Personal keys act as `user` (administrators may make them for anyone; a person may
@@ -181,31 +199,35 @@ def api_key_create(*, name: str, kind: str, actor: Principal, description: str =
     """
     name = name.strip()
     if not name:
-        raise AccountsError("An API key needs a name.")
+        raise Invalid("An API key needs a name.")
     if kind not in ApiKey.Kind.values:
-        raise AccountsError(f"Unknown kind of API key {kind!r}.")
-    self_service = (kind == ApiKey.Kind.PERSONAL and actor.api_key is None
-                    and actor.user is not None and (user is None or user.pk == actor.user.pk))
+        raise Invalid(f"Unknown kind of API key {kind!r}.")
+    self_service = (
+        kind == ApiKey.Kind.PERSONAL
+        and actor.api_key is None
+        and actor.user is not None
+        and (user is None or user.pk == actor.user.pk)
+    )
     if not self_service:
         _require_administrator(actor)
     if expires_at is not None and expires_at <= timezone.now():
-        raise AccountsError("The expiry date must be in the future.")
+        raise Invalid("The expiry date must be in the future.")
     registries = list(registries)
     areas = [str(a) for a in areas]
     if areas and kind != ApiKey.Kind.SYSTEM:
-        raise AccountsError("Only system keys are limited to API areas; leave the areas out.")
+        raise Invalid("Only system keys are limited to API areas; leave the areas out.")
     perms: list[str] = []
     if kind == ApiKey.Kind.PERSONAL:
         user = user or actor.user
         if user is None:
-            raise AccountsError("A personal key needs the user it acts as.")
+            raise Invalid("A personal key needs the user it acts as.")
         registries = []
     elif kind == ApiKey.Kind.FEED:
         perms = _clean_permissions(permissions, FEED_KEY_PERMISSIONS)
         if not registries:
-            raise AccountsError("A feed key needs at least one registry.")
+            raise Invalid("A feed key needs at least one registry.")
         if not perms:
-            raise AccountsError("A feed key needs at least one permission.")
+            raise Invalid("A feed key needs at least one permission.")
         user = actor.user  # who created it
     else:
         perms = _clean_areas(areas)
@@ -215,8 +237,14 @@ def api_key_create(*, name: str, kind: str, actor: Principal, description: str =
     raw = key_generate()
     with transaction.atomic():
         key = ApiKey.objects.create(
-            name=name, description=description, kind=kind, user=user, permissions=perms,
-            key_prefix=raw[:PREFIX_LENGTH], key_hash=key_hash(raw), expires_at=expires_at,
+            name=name,
+            description=description,
+            kind=kind,
+            user=user,
+            permissions=perms,
+            key_prefix=raw[:PREFIX_LENGTH],
+            key_hash=key_hash(raw),
+            expires_at=expires_at,
         )
         key.registries.set(registries)
     log.info("API key %r (%s) created by %s", key.name, kind, actor.name)
@@ -229,7 +257,7 @@ def _refuse_escalation(actor: Principal, kind: str, areas: list[str]) -> None:
     if not limits:
         return
     if kind != ApiKey.Kind.SYSTEM or not areas or not set(areas) <= set(limits):
-        raise AccountsError(
+        raise Invalid(
             "A key limited to the API areas " + ", ".join(limits) + " can only create system "
             "keys limited to some of those areas."
         )
@@ -238,16 +266,21 @@ def _refuse_escalation(actor: Principal, kind: str, areas: list[str]) -> None:
 def _clean_areas(areas: list[str]) -> list[str]:
     unknown = sorted(set(areas) - set(ApiArea.values))
     if unknown:
-        raise AccountsError(f"Unknown API area: {', '.join(unknown)}; choose from "
-                            f"{', '.join(ApiArea.values)} (none for full control).")
+        raise Invalid(
+            f"Unknown API area: {', '.join(unknown)}; choose from "
+            f"{', '.join(ApiArea.values)} (none for full control)."
+        )
     return [a for a in ApiArea.values if a in set(areas)]
 
 
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, actor: Principal) -> ApiKey:
     """Revoke a key at once; it stays listed, refused from now on."""
-    own = (api_key.kind == ApiKey.Kind.PERSONAL and actor.user is not None
-           and api_key.user_id == actor.user.pk)
+    own = (
+        api_key.kind == ApiKey.Kind.PERSONAL
+        and actor.user is not None
+        and api_key.user_id == actor.user.pk
+    )
     if not own:
         _require_administrator(actor)
     if api_key.revoked_at is None:
@@ -259,13 +292,14 @@ def api_key_revoke(*, api_key: ApiKey, actor: Principal) -> ApiKey:
 
 # --- users and groups -------------------------------------------------------------
 @transaction.atomic
-def user_create(*, username: str, password: str, actor: Principal, email: str = "",
-                groups: Iterable[Group] = ()) -> AbstractBaseUser:
+def user_create(
+    *, username: str, password: str, actor: Principal, email: str = "", groups: Iterable[Group] = ()
+) -> AbstractBaseUser:
     """Create a person who signs in with `password`."""
     _require_administrator(actor)
     users = get_user_model()
     if users.objects.filter(username__iexact=username.strip()).exists():
-        raise AccountsError(f"A user called {username.strip()!r} already exists.")
+        raise Invalid(f"A user called {username.strip()!r} already exists.")
     user = users.objects.create_user(username.strip(), email=email, password=password)
     user.groups.set(list(groups))
     staff_sync([user])
@@ -274,16 +308,22 @@ def user_create(*, username: str, password: str, actor: Principal, email: str = 
 
 
 @transaction.atomic
-def user_update(*, user: AbstractBaseUser, actor: Principal, email: str | None = None,
-                is_active: bool | None = None, groups: Iterable[Group] | None = None,
-                password: str | None = None) -> AbstractBaseUser:
+def user_update(
+    *,
+    user: AbstractBaseUser,
+    actor: Principal,
+    email: str | None = None,
+    is_active: bool | None = None,
+    groups: Iterable[Group] | None = None,
+    password: str | None = None,
+) -> AbstractBaseUser:
     """Change a user's e-mail, active flag, groups, or password (each only when given)."""
     _require_administrator(actor)
     if email is not None:
         user.email = email
     if is_active is not None:
         if not is_active and actor.user is not None and actor.user.pk == user.pk:
-            raise AccountsError("You cannot deactivate yourself.")
+            raise Invalid("You cannot deactivate yourself.")
         user.is_active = is_active
     if password:
         user.set_password(password)
@@ -301,9 +341,9 @@ def group_create(*, name: str, actor: Principal, members: Iterable[AbstractBaseU
     _require_administrator(actor)
     name = name.strip()
     if not name:
-        raise AccountsError("A group needs a name.")
+        raise Invalid("A group needs a name.")
     if Group.objects.filter(name__iexact=name).exists():
-        raise AccountsError(f"A group called {name!r} already exists.")
+        raise Invalid(f"A group called {name!r} already exists.")
     group = Group.objects.create(name=name)
     group.user_set.set(list(members))
     staff_sync(group.user_set.all())
@@ -312,8 +352,9 @@ def group_create(*, name: str, actor: Principal, members: Iterable[AbstractBaseU
 
 
 @transaction.atomic
-def group_membership_set(*, group: Group, members: Iterable[AbstractBaseUser],
-                         actor: Principal) -> Group:
+def group_membership_set(
+    *, group: Group, members: Iterable[AbstractBaseUser], actor: Principal
+) -> Group:
     """Make `members` exactly the group's members."""
     _require_administrator(actor)
     before = set(group.user_set.values_list("pk", flat=True))

@@ -21,7 +21,7 @@ from accounts.forms import (
 )
 from accounts.models import ApiKey
 from accounts.permissions import Principal
-from accounts.services import AccountsError
+from promoter.errors import Invalid
 
 SHOWN_ONCE = "api_key_raw:{}"
 
@@ -53,17 +53,21 @@ def users_tasks(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             privilege = services.privilege_add(
-                task=data["task"], registry=data["registry"], effect=data["effect"],
-                actor=actor, **data["principal"],
+                task=data["task"],
+                registry=data["registry"],
+                effect=data["effect"],
+                actor=actor,
+                **data["principal"],
             )
-        except AccountsError as exc:
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Added: {privilege}.")
             return redirect("administration:users_tasks")
     context = {"data": selectors.users_and_tasks(), "form": form}
-    return render(request, "accounts/privilege_list.html", context,
-                  status=400 if form.errors else 200)
+    return render(
+        request, "accounts/privilege_list.html", context, status=400 if form.errors else 200
+    )
 
 
 @require_POST
@@ -73,7 +77,7 @@ def privilege_remove(request: HttpRequest, privilege_id: int) -> HttpResponse:
     description = str(privilege)
     try:
         services.privilege_remove(privilege=privilege, actor=actor)
-    except AccountsError as exc:
+    except Invalid as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Removed: {description}.")
@@ -88,14 +92,17 @@ def task_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             task = services.task_create(actor=actor, **form.cleaned_data)
-        except AccountsError as exc:
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Created the task {task.name}. Grant it on Users & Tasks.")
             return redirect("administration:task_list")
-    return render(request, "accounts/task_list.html",
-                  {"tasks": selectors.task_list(), "form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "accounts/task_list.html",
+        {"tasks": selectors.task_list(), "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -109,13 +116,17 @@ def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.task_update(task=task, actor=actor, **form.cleaned_data)
-        except AccountsError as exc:
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Saved the task {task.name}.")
             return redirect("administration:task_list")
-    return render(request, "accounts/task_form.html", {"task": task, "form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "accounts/task_form.html",
+        {"task": task, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_POST
@@ -124,7 +135,7 @@ def task_delete(request: HttpRequest, task_id: int) -> HttpResponse:
     task = selectors.task_get(task_id=task_id)
     try:
         services.task_delete(task=task, actor=actor)
-    except AccountsError as exc:
+    except Invalid as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Deleted the task {task.name} and its privileges.")
@@ -146,20 +157,26 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             key, raw = services.api_key_create(
-                name=data["name"], description=data["description"], kind=data["kind"],
-                user=data["user"], registries=data["registries"],
-                permissions=data["permissions"], expires_at=form.expires_at, actor=actor,
+                name=data["name"],
+                description=data["description"],
+                kind=data["kind"],
+                user=data["user"],
+                registries=data["registries"],
+                permissions=data["permissions"],
+                expires_at=form.expires_at,
+                actor=actor,
                 # Checked areas count only for a system key (the form shows them all).
                 areas=data["areas"] if data["kind"] == ApiKey.Kind.SYSTEM else [],
             )
-        except AccountsError as exc:
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
             # Shown once: kept in the server-side session only until the next page reads it.
             request.session[SHOWN_ONCE.format(key.pk)] = raw
             return redirect("administration:api_key_created", api_key_id=key.pk)
-    return render(request, "accounts/apikey_form.html", {"form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "accounts/apikey_form.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @require_GET
@@ -167,8 +184,11 @@ def api_key_created(request: HttpRequest, api_key_id: int) -> HttpResponse:
     _administrator(request)
     key = selectors.api_key_get(api_key_id=api_key_id)
     raw = request.session.pop(SHOWN_ONCE.format(key.pk), None)
-    context = {"api_key": key, "raw_key": raw,
-               "login_command": f"skopeo login -u api {settings.PROMOTER_REGISTRY_HOST}"}
+    context = {
+        "api_key": key,
+        "raw_key": raw,
+        "login_command": f"skopeo login -u api {settings.PROMOTER_REGISTRY_HOST}",
+    }
     response = render(request, "accounts/apikey_created.html", context)
     response["Cache-Control"] = "no-store"
     return response
@@ -187,8 +207,11 @@ def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
 @require_GET
 def user_list(request: HttpRequest) -> HttpResponse:
     _administrator(request)
-    return render(request, "accounts/user_list.html",
-                  {"users": selectors.user_list(), "groups": selectors.group_list()})
+    return render(
+        request,
+        "accounts/user_list.html",
+        {"users": selectors.user_list(), "groups": selectors.group_list()},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -198,17 +221,23 @@ def user_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = services.user_create(username=data["username"], email=data["email"],
-                                        password=data["password1"], groups=data["groups"],
-                                        actor=actor)
-        except AccountsError as exc:
+            user = services.user_create(
+                username=data["username"],
+                email=data["email"],
+                password=data["password1"],
+                groups=data["groups"],
+                actor=actor,
+            )
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Created the user {user.get_username()}. "
-                                      "Grant tasks on Users & Tasks.")
+            messages.success(
+                request, f"Created the user {user.get_username()}. Grant tasks on Users & Tasks."
+            )
             return redirect("administration:user_list")
-    return render(request, "accounts/user_form.html", {"form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "accounts/user_form.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -219,13 +248,17 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.user_update(user=user, actor=actor, **form.cleaned_data)
-        except AccountsError as exc:
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Saved the user {user.get_username()}.")
             return redirect("administration:user_list")
-    return render(request, "accounts/user_form.html", {"form": form, "edited_user": user},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "accounts/user_form.html",
+        {"form": form, "edited_user": user},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -235,13 +268,14 @@ def group_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             group = services.group_create(actor=actor, **form.cleaned_data)
-        except AccountsError as exc:
+        except Invalid as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Created the group {group.name}.")
             return redirect("administration:user_list")
-    return render(request, "accounts/group_form.html", {"form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "accounts/group_form.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @require_POST
@@ -251,4 +285,3 @@ def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
     services.group_delete(group=group, actor=actor)
     messages.success(request, f"Deleted the group {group.name}; its members stay.")
     return redirect("administration:user_list")
-

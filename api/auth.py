@@ -14,13 +14,15 @@ from typing import Any
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 
-from accounts.keys import api_key_authenticate
+from accounts.auth.keys import api_key_authenticate
 from accounts.models import ApiArea, ApiKey
 from accounts.permissions import Principal
 from api.http import ApiError
 
-KEY_HELP = ("Send an API key in the X-ApiKey header, the key parameter, the API_Key property "
-            "or Basic auth as api:<key>.")
+KEY_HELP = (
+    "Send an API key in the X-ApiKey header, the key parameter, the API_Key property "
+    "or Basic auth as api:<key>."
+)
 MAX_KEY_LENGTH = 200
 # Which API area each endpoint belongs to, by path prefix.
 AREA_PREFIXES = (
@@ -51,8 +53,11 @@ def api_principal(request: HttpRequest, fields: dict[str, Any] | None = None) ->
     key = principal.api_key
     if key is not None and not principal.api_area_allowed(area):
         where = f"the {area} API area" if area else "no API area"
-        raise ApiError(403, f"The API key {key.name} is limited to the API areas "
-                            f"{', '.join(key.areas)}; {request.path} is in {where}.")
+        raise ApiError(
+            403,
+            f"The API key {key.name} is limited to the API areas "
+            f"{', '.join(key.areas)}; {request.path} is in {where}.",
+        )
     return principal.in_api_area(area)
 
 

@@ -15,19 +15,20 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
+from promoter.errors import DomainError
+
 log = logging.getLogger(__name__)
 
 PLAIN_TEXT_PATHS = ("/api/promotions/promote", "/api/promotions/list")
 TEXT = "text/plain; charset=utf-8"
 
 
-class ApiError(Exception):
+class ApiError(DomainError):
     """An answer other than success: an HTTP status and a message a person can act on."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
 def wants_text(request: HttpRequest) -> bool:
@@ -42,8 +43,9 @@ def error_response(request: HttpRequest, status: int, message: str) -> HttpRespo
 
 
 def json_response(data, status: int = 200, **headers) -> JsonResponse:
-    response = JsonResponse(data, status=status, safe=False,
-                            json_dumps_params={"ensure_ascii": False})
+    response = JsonResponse(
+        data, status=status, safe=False, json_dumps_params={"ensure_ascii": False}
+    )
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
@@ -51,9 +53,6 @@ def json_response(data, status: int = 200, **headers) -> JsonResponse:
 
 def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Turn expected failures (ApiError, services' typed errors, 404/403) into error answers."""
-    from accounts.services import AccountsError
-    from registries.feeds import FeedError
-    from registries.promotions import PromotionError
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -61,10 +60,8 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return view(request, *args, **kwargs)
         except ApiError as exc:
             return error_response(request, exc.status, exc.message)
-        except (PromotionError, FeedError) as exc:
+        except DomainError as exc:
             return error_response(request, exc.status, exc.message)
-        except AccountsError as exc:
-            return error_response(request, 400, exc.message)
         except Http404 as exc:
             return error_response(request, 404, str(exc) or "Not found.")
         except PermissionDenied as exc:

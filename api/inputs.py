@@ -10,10 +10,9 @@ from accounts.models import ApiKey
 from accounts.permissions import FEED_KEY_PERMISSIONS
 from api.http import ApiError
 from api.parsing import boolean, moment, string_list, text
-from registries.models import Registry
+from registries.models import COMMENT_MAX, Registry
 from registries.oci import manifest as oci_manifest
 from registries.oci.errors import RegistryError
-from registries.promotions import COMMENT_MAX
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,21 @@ def promote_input(fields: dict[str, Any]) -> PromoteInput:
     try:
         oci_manifest.validate_name(repository)
     except RegistryError:
-        raise ApiError(400, f"{repository!r} is not a valid repository name: use lowercase "
-                            "letters, digits and separators (. _ __ -), components joined by "
-                            "'/', at most 255 characters.") from None
+        raise ApiError(
+            400,
+            f"{repository!r} is not a valid repository name: use lowercase "
+            "letters, digits and separators (. _ __ -), components joined by "
+            "'/', at most 255 characters.",
+        ) from None
     version = text(fields, "version", required=True, max_length=200)
     try:
         oci_manifest.validate_reference(version)
     except RegistryError:
-        raise ApiError(400, f"{version!r} is not a valid tag (up to 128 letters, digits, '_', "
-                            "'.' or '-', not starting with '.' or '-') or sha256 digest.") from None
+        raise ApiError(
+            400,
+            f"{version!r} is not a valid tag (up to 128 letters, digits, '_', "
+            "'.' or '-', not starting with '.' or '-') or sha256 digest.",
+        ) from None
     return PromoteInput(
         repository=repository,
         version=version,
@@ -97,8 +102,11 @@ def api_key_input(fields: dict[str, Any]) -> ApiKeyInput:
     permissions = string_list(fields, "permissions") or []
     unknown = sorted(set(permissions) - set(FEED_KEY_PERMISSIONS))
     if unknown:
-        raise ApiError(400, f"Unknown permission: {', '.join(unknown)}; a feed key may have "
-                            "view, publish, promote and delete.")
+        raise ApiError(
+            400,
+            f"Unknown permission: {', '.join(unknown)}; a feed key may have "
+            "view, publish, promote and delete.",
+        )
     return ApiKeyInput(
         kind=kind,
         name=text(fields, "name", required=True, max_length=100).strip(),

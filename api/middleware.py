@@ -1,6 +1,6 @@
 """A guard in front of the API: body size and control characters, before anything reads them.
 
-It sits before accounts.middleware.ApiAuthenticationMiddleware, which reads the key from the
+It sits before accounts.auth.middleware.ApiAuthenticationMiddleware, which reads the key from the
 query string, a header or the form body; a NUL there would reach PostgreSQL (which refuses
 it) and a huge body would be parsed. Here such requests get a 400 or 413 in the API's style.
 """
@@ -43,7 +43,8 @@ class ApiGuardMiddleware:
         if _CONTROL.search(request.headers.get("X-ApiKey", "")):
             raise ApiError(400, "The X-ApiKey header contains control characters.")
         if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded", "multipart/form-data"
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
         ):
             try:
                 key = request.POST.get("key", "")

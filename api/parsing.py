@@ -70,7 +70,8 @@ def body_fields(request: HttpRequest, *, forms: bool = True) -> dict[str, Any]:
     except (MultiPartParserError, SuspiciousOperation) as exc:
         raise ApiError(400, f"The body could not be read: {exc}") from None
     accepted = "application/json" + (
-        ", application/x-www-form-urlencoded or multipart/form-data" if forms else "")
+        ", application/x-www-form-urlencoded or multipart/form-data" if forms else ""
+    )
     raise ApiError(415, f"Send the body as {accepted}, not {content_type or 'no content type'}.")
 
 
@@ -129,8 +130,13 @@ def _printable(field: str, value: str, *, multiline: bool) -> str:
     return value
 
 
-def text(fields: dict[str, Any], *names: str, required: bool = False, multiline: bool = False,
-         max_length: int = MAX_TEXT) -> str | None:
+def text(
+    fields: dict[str, Any],
+    *names: str,
+    required: bool = False,
+    multiline: bool = False,
+    max_length: int = MAX_TEXT,
+) -> str | None:
     """One string value found under any of `names` (aliases); None when absent or null."""
     present = [n for n in names if fields.get(n) is not None]
     if len(present) > 1 and len({_as_str(n, fields[n]) for n in present}) > 1:
@@ -199,6 +205,9 @@ def moment(fields: dict[str, Any], name: str) -> dt.datetime | None:
             parsed = timezone.make_aware(parsed)
         parsed.astimezone(dt.UTC)  # out-of-range instants fail here, not in the database
     except (ValueError, OverflowError):
-        raise ApiError(400, f"{name} must be an ISO 8601 date or date-time, "
-                            "e.g. 2030-01-31 or 2030-01-31T12:00:00Z.") from None
+        raise ApiError(
+            400,
+            f"{name} must be an ISO 8601 date or date-time, "
+            "e.g. 2030-01-31 or 2030-01-31T12:00:00Z.",
+        ) from None
     return parsed

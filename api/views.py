@@ -13,16 +13,17 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import selectors as account_selectors
 from accounts.models import Permission
 from accounts.services import api_key_create as accounts_api_key_create
 from accounts.services import api_key_revoke as accounts_api_key_revoke
-from api import inputs, parsing, selectors, serializers
+from api import inputs, parsing, serializers
 from api.auth import api_principal, authenticated
 from api.http import ApiError, api_view, error_response, json_response
 from api.openapi import openapi_document
-from registries import feeds
-from registries.models import REGISTRY_NAME_VALIDATOR, Registry
-from registries.promotions import promotion_request
+from registries import selectors
+from registries.services import registries as feeds
+from registries.services.promotions import promotion_request
 
 
 # --- promotions (ProGet) ----------------------------------------------------------------
@@ -35,35 +36,34 @@ def promote(request: HttpRequest) -> HttpResponse:
     fields = parsing.body_fields(request)
     principal = authenticated(api_principal(request, fields))
     order = inputs.promote_input(fields)
-    source = selectors.feed_get(principal=principal, name=order.from_feed)
-    target = _target(source, order.to_feed)
-    promotion = promotion_request(source=source, repository=order.repository,
-                                  tag=order.version, target=target, actor=principal,
-                                  comment=order.comment)
+    source = selectors.registry_get(principal=principal, name=order.from_feed)
+    target = selectors.promotion_target(source=source, name=order.to_feed)
+    promotion = promotion_request(
+        source=source,
+        repository=order.repository,
+        tag=order.version,
+        target=target,
+        actor=principal,
+        comment=order.comment,
+    )
     if is_async:
         promotion.refresh_from_db()
-        return json_response(serializers.promotion_status(promotion), status=202,
-                             Location=serializers.status_url(promotion))
-    promotion = selectors.promotion_wait(promotion_id=promotion.pk,
-                                         timeout=settings.PROMOTER_API_WAIT_SECONDS)
+        return json_response(
+            serializers.promotion_status(promotion),
+            status=202,
+            Location=serializers.status_url(promotion),
+        )
+    promotion = selectors.promotion_wait(
+        promotion_id=promotion.pk, timeout=settings.PROMOTER_API_WAIT_SECONDS
+    )
     if promotion.status == promotion.Status.FAILED:
         raise ApiError(400, f"The promotion failed: {promotion.error}")
     status = 200 if promotion.status == promotion.Status.SUCCEEDED else 202
-    return json_response(serializers.promotion_status(promotion), status=status,
-                         Location=serializers.status_url(promotion))
-
-
-def _target(source: Registry, name: str | None) -> Registry:
-    if name is None:
-        if source.promote_to_id is None:
-            raise ApiError(400, f"toFeed is required: {source.name} has no Promote To registry.")
-        return source.promote_to
-    target = None
-    if REGISTRY_NAME_VALIDATOR.regex.fullmatch(name):
-        target = Registry.objects.filter(name=name).first()
-    if target is None:
-        raise ApiError(404, f"There is no feed called {name!r}.")
-    return target
+    return json_response(
+        serializers.promotion_status(promotion),
+        status=status,
+        Location=serializers.status_url(promotion),
+    )
 
 
 @csrf_exempt  # reads only; CSRF matters for writes (checked in api_principal)
@@ -88,8 +88,9 @@ def promotion_list(request: HttpRequest) -> HttpResponse:
 @api_view
 def promotion_status(request: HttpRequest, promotion_id: str) -> HttpResponse:
     """Status and progress of one promotion."""
-    promotion = selectors.promotion_visible(principal=api_principal(request),
-                                            promotion_id=_id(promotion_id, "promotion"))
+    promotion = selectors.promotion_get(
+        principal=api_principal(request), promotion_id=_id(promotion_id, "promotion")
+    )
     return json_response(serializers.promotion_status(promotion))
 
 
@@ -105,7 +106,9 @@ def _id(value: str, what: str) -> int:
 @api_view
 def feed_list(request: HttpRequest) -> HttpResponse:
     principal = authenticated(api_principal(request))
-    return json_response([serializers.feed(r) for r in selectors.feed_list(principal=principal)])
+    return json_response(
+        [serializers.feed(r) for r in selectors.registries_managed(principal=principal)]
+    )
 
 
 @csrf_exempt  # reads only; CSRF matters for writes (checked in api_principal)
@@ -113,7 +116,9 @@ def feed_list(request: HttpRequest) -> HttpResponse:
 @api_view
 def feed_get(request: HttpRequest, name: str) -> HttpResponse:
     principal = authenticated(api_principal(request))
-    registry = selectors.feed_get(principal=principal, name=name, permission=Permission.MANAGE_FEED)
+    registry = selectors.registry_get(
+        principal=principal, name=name, permission=Permission.MANAGE_FEED
+    )
     return json_response(serializers.feed(registry))
 
 
@@ -123,8 +128,6 @@ def feed_get(request: HttpRequest, name: str) -> HttpResponse:
 def feed_create(request: HttpRequest) -> HttpResponse:
     fields = parsing.body_fields(request, forms=False)
     principal = authenticated(api_principal(request, fields))
-    if not principal.is_administrator():
-        raise ApiError(403, "Creating a feed needs Administer.")
     name, values = inputs.feed_input(fields, creating=True)
     registry = feeds.registry_create(name=name, actor=principal, values=values)
     return json_response(serializers.feed(registry), status=201)
@@ -136,7 +139,9 @@ def feed_create(request: HttpRequest) -> HttpResponse:
 def feed_update(request: HttpRequest, name: str) -> HttpResponse:
     fields = parsing.body_fields(request, forms=False)
     principal = authenticated(api_principal(request, fields))
-    registry = selectors.feed_get(principal=principal, name=name, permission=Permission.MANAGE_FEED)
+    registry = selectors.registry_get(
+        principal=principal, name=name, permission=Permission.MANAGE_FEED
+    )
     new_name, values = inputs.feed_input(fields, creating=False)
     if new_name is not None and new_name != registry.name:
         raise ApiError(400, "A feed cannot be renamed; create a new one instead.")
@@ -150,7 +155,9 @@ def feed_update(request: HttpRequest, name: str) -> HttpResponse:
 def feed_delete(request: HttpRequest, name: str) -> HttpResponse:
     fields = parsing.body_fields(request, forms=False)
     principal = authenticated(api_principal(request, fields))
-    registry = selectors.feed_get(principal=principal, name=name, permission=Permission.ADMINISTER)
+    registry = selectors.registry_get(
+        principal=principal, name=name, permission=Permission.ADMINISTER
+    )
     feeds.registry_delete(registry=registry, actor=principal)
     return json_response({"deleted": name})
 
@@ -164,15 +171,21 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     fields = parsing.body_fields(request, forms=False)
     principal = authenticated(api_principal(request, fields))
     order = inputs.api_key_input(fields)
-    registries = [selectors.feed_get(principal=principal, name=n) for n in order.feeds]
+    registries = [selectors.registry_get(principal=principal, name=n) for n in order.feeds]
     user = None
     if order.user:
         user = get_user_model().objects.filter(username=order.user).first()
         if user is None:
             raise ApiError(404, f"There is no user called {order.user!r}.")
     key, secret = accounts_api_key_create(
-        name=order.name, kind=order.kind, actor=principal, description=order.description,
-        user=user, registries=registries, permissions=order.permissions, areas=order.areas,
+        name=order.name,
+        kind=order.kind,
+        actor=principal,
+        description=order.description,
+        user=user,
+        registries=registries,
+        permissions=order.permissions,
+        areas=order.areas,
         expires_at=order.expires_at,
     )
     return json_response(serializers.api_key(key, secret=secret), status=201)
@@ -183,7 +196,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @api_view
 def api_key_list(request: HttpRequest) -> HttpResponse:
     """Keys without their secrets: all for administrators, a person's own otherwise."""
-    keys = selectors.api_keys_for(principal=authenticated(api_principal(request)))
+    keys = account_selectors.api_keys_for(principal=authenticated(api_principal(request)))
     return json_response([serializers.api_key(k) for k in keys])
 
 
@@ -194,7 +207,7 @@ def api_key_delete(request: HttpRequest, api_key_id: str) -> HttpResponse:
     """Revoke a key at once (it stays listed, with its revocation date)."""
     fields = parsing.body_fields(request, forms=False)
     principal = authenticated(api_principal(request, fields))
-    key = selectors.api_key_for(principal=principal, api_key_id=_id(api_key_id, "API key"))
+    key = account_selectors.api_key_for(principal=principal, api_key_id=_id(api_key_id, "API key"))
     key = accounts_api_key_revoke(api_key=key, actor=principal)
     return json_response(serializers.api_key(key))
 

@@ -36,9 +36,10 @@ from django.core.management import call_command  # noqa: E402
 call_command("migrate", verbosity=0)
 
 from accounts.permissions import Principal  # noqa: E402
-from registries.backing import BackingRegistry, write_registry_config  # noqa: E402
+from registries.bundled import BackingRegistry, write_registry_config  # noqa: E402
 from registries.models import Registry  # noqa: E402
-from registries.promotions import promotion_execute, promotion_request  # noqa: E402
+from registries.runner import promotion_execute  # noqa: E402
+from registries.services.promotions import promotion_request  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 

@@ -87,10 +87,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "api.middleware.ApiGuardMiddleware",  # before the key is read: size, control characters
-    "accounts.middleware.ApiAuthenticationMiddleware",
+    "accounts.auth.middleware.ApiAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "promoter.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "promoter.urls"

@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.token_service import docker_token
+from accounts.docker_token import docker_token
 from accounts.urls import administration_patterns
-from registries import views as registry_views
+from promoter import views
 
 urlpatterns = [
-    path("healthz", registry_views.healthz, name="healthz"),
+    path("healthz", views.healthz, name="healthz"),
     path("auth/token", docker_token, name="docker_token"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("registries.urls")),
 ]
 
-handler404 = "registries.views.page_not_found"
-handler403 = "registries.views.permission_denied"
-handler500 = "registries.views.server_error"
+handler400 = "promoter.views.bad_request"
+handler404 = "promoter.views.page_not_found"
+handler403 = "promoter.views.permission_denied"
+handler500 = "promoter.views.server_error"

@@ -1,7 +1,6 @@
 from django import forms
 
-from registries.models import Registry
-from registries.promotions import COMMENT_MAX
+from registries.models import COMMENT_MAX, Registry
 
 
 class PromoteForm(forms.Form):

@@ -1,5 +1,7 @@
 """Registries, repositories, tags, promotions and the append-only History."""
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -10,6 +12,19 @@ REGISTRY_NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
     "Use lower-case letters, digits and single . _ - between them, e.g. devdocker.",
 )
+
+
+COMMENT_MAX = 4000  # characters of a promotion comment
+
+
+class RegistryQuerySet(models.QuerySet):
+    def restrict(self, principal, permission: str) -> RegistryQuerySet:
+        """The registries on which `principal` holds `permission`: the one choke point for
+        lists (NetBox's `restrict`). Decisions are the principal's (accounts.permissions)."""
+        if principal.system:
+            return self
+        allowed = [r.pk for r in Registry.objects.all() if principal.has(permission, r)]
+        return self.filter(pk__in=allowed)
 
 
 class Registry(models.Model):
@@ -43,6 +58,8 @@ class Registry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
+
+    objects = RegistryQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -1,8 +1,8 @@
-"""Background tasks; they take ids, not objects."""
+"""Background tasks; they take ids, not objects, and hand over to the runner."""
 
 from django.tasks import task
 
-from registries.promotions import promotion_execute
+from registries.runner import promotion_execute
 
 
 @task(queue_name="promotions")

@@ -1,8 +1,9 @@
 from django.urls import path, re_path
 
-from registries import views, views_promotions
 from registries.models import REGISTRY_NAME_VALIDATOR
 from registries.oci.manifest import NAME_RE, TAG_RE
+from registries.views import notifications, promotions
+from registries.views import registries as views
 
 app_name = "registries"
 
@@ -15,31 +16,25 @@ REG = rf"(?P<registry>{REGISTRY_NAME_VALIDATOR.regex.pattern.strip('^$')})"
 
 urlpatterns = [
     path("", views.registry_list, name="registry_list"),
-    path("registry/notifications", views.registry_notifications, name="notifications"),
+    path("registry/notifications", notifications.registry_notifications, name="notifications"),
     re_path(rf"^registries/{REG}/$", views.registry_detail, name="registry_detail"),
     re_path(
         rf"^registries/{REG}/images/{REPO}$", views.repository_detail, name="repository_detail"
     ),
     re_path(rf"^registries/{REG}/images/{REPO}:{TAG}$", views.tag_detail, name="tag_detail"),
-    re_path(
-        rf"^registries/{REG}/images/{REPO}:{TAG}/promote$", views_promotions.promote, name="promote"
-    ),
+    re_path(rf"^registries/{REG}/images/{REPO}:{TAG}/promote$", promotions.promote, name="promote"),
     re_path(
         rf"^registries/{REG}/images/{REPO}:{TAG}/rollback$",
-        views_promotions.roll_back,
+        promotions.roll_back,
         name="roll_back",
     ),
-    re_path(
-        rf"^registries/{REG}/manage$", views_promotions.registry_manage, name="registry_manage"
-    ),
-    path("registries/new", views_promotions.registry_manage, name="registry_create"),
-    path("promotions/", views_promotions.promotion_list, name="promotion_list"),
-    path(
-        "promotions/<int:promotion_id>/", views_promotions.promotion_detail, name="promotion_detail"
-    ),
+    re_path(rf"^registries/{REG}/manage$", views.registry_manage, name="registry_manage"),
+    path("registries/new", views.registry_manage, name="registry_create"),
+    path("promotions/", promotions.promotion_list, name="promotion_list"),
+    path("promotions/<int:promotion_id>/", promotions.promotion_detail, name="promotion_detail"),
     path(
         "promotions/<int:promotion_id>/run-again",
-        views_promotions.promotion_run_again,
+        promotions.promotion_run_again,
         name="promotion_run_again",
     ),
 ]

@@ -37,8 +37,7 @@ def portal(live_server, tmp_path_factory):
     """The bundled registry (token auth + notifications to the live portal), wired into settings."""
     from django.conf import settings
 
-    from registries.backing import BackingRegistry
-    from registries.bundled import write_bundled_registry_config
+    from registries.bundled import BackingRegistry, write_bundled_registry_config
 
     port = free_port()
     root = tmp_path_factory.mktemp("bundled-registry")

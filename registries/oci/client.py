@@ -218,8 +218,15 @@ class RegistryClient:
         policy = self.retry if retry else NO_RETRY
         return policy.run(
             lambda: self._send_once(
-                method, url, action=action, scopes=scopes, ok=ok, not_found=not_found,
-                headers=headers, replayable=replayable, **kwargs,
+                method,
+                url,
+                action=action,
+                scopes=scopes,
+                ok=ok,
+                not_found=not_found,
+                headers=headers,
+                replayable=replayable,
+                **kwargs,
             )
         )
 
@@ -522,7 +529,9 @@ class RegistryClient:
             data=body,
         )
         return self._stored_as(
-            response, digest, f"manifest {_ref(repository, reference)}",
+            response,
+            digest,
+            f"manifest {_ref(repository, reference)}",
         )
 
     def delete_manifest(self, repository: str, digest: str) -> None:

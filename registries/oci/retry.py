@@ -88,8 +88,13 @@ class RetryPolicy:
                         exc.retries_exhausted = True  # type: ignore[attr-defined]
                     raise
                 wait = self.delay(attempt, exc)
-                log.info("transient registry failure (attempt %d of %d, next in %.2fs): %s",
-                         attempt, attempts, wait, exc)
+                log.info(
+                    "transient registry failure (attempt %d of %d, next in %.2fs): %s",
+                    attempt,
+                    attempts,
+                    wait,
+                    exc,
+                )
                 self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from accounts.credentials import forget_all, user_for_password
+from accounts.auth.credentials import forget_all, user_for_password
 
 pytestmark = pytest.mark.django_db
 

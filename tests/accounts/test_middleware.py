@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
-from accounts.middleware import ApiAuthenticationMiddleware
+from accounts.auth.middleware import ApiAuthenticationMiddleware
 from accounts.models import ApiKey, Task
 from tests.accounts.helpers import make_key, pipeline
 

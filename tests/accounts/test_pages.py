@@ -136,7 +136,7 @@ def test_feed_key_is_shown_once(admin_client, regs):
     assert key.key_prefix in html and "only time" in html
     start = html.index(key.key_prefix)
     raw = html[start:start + 46]
-    from accounts.keys import api_key_authenticate, key_hash
+    from accounts.auth.keys import api_key_authenticate, key_hash
 
     assert key_hash(raw) == key.key_hash and api_key_authenticate(raw) == key
     again = admin_client.get(response["Location"]).content.decode()

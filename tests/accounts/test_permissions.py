@@ -8,11 +8,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from accounts.keys import api_key_authenticate
+from accounts.auth.keys import api_key_authenticate
+from accounts.docker_token import access_for
 from accounts.models import ApiArea, ApiKey, Permission
 from accounts.permissions import Principal
-from accounts.services import AccountsError, api_key_revoke
-from accounts.token_service import access_for
+from accounts.services import api_key_revoke
+from promoter.errors import Invalid
+from registries.models import Registry
 from tests.accounts.helpers import expire, grant, make_key, pipeline
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +39,7 @@ def test_grant_on_one_registry_applies_there_only(regs, alice):
     assert me.has(PUBLISH, regs["devdocker"]) and me.has(VIEW, regs["devdocker"])
     assert not me.has(VIEW, regs["rcdocker"])
     assert me.can_push(regs["devdocker"])
-    assert list(me.registries_with(VIEW)) == [regs["devdocker"]]
+    assert list(Registry.objects.restrict(me, VIEW)) == [regs["devdocker"]]
 
 
 def test_grant_on_all_registries_applies_everywhere(regs, alice):
@@ -196,7 +198,7 @@ def test_system_key_limited_to_areas_has_full_control_only_in_them(regs):
         assert not elsewhere.is_administrator()
         assert not elsewhere.has(VIEW, regs["devdocker"])
         assert not elsewhere.can_push(regs["devdocker"])
-        assert list(elsewhere.registries_with(VIEW)) == []
+        assert list(Registry.objects.restrict(elsewhere, VIEW)) == []
 
 
 def test_full_control_system_key_is_allowed_in_every_area_and_outside_the_api(regs):
@@ -240,7 +242,7 @@ def test_api_key_create_keeps_areas_in_a_stable_order(regs):
     (ApiKey.Kind.PERSONAL, ["feeds"], "Only system keys are limited to API areas"),
 ])
 def test_api_key_create_refuses_bad_areas(regs, alice, kind, areas, message):
-    with pytest.raises(AccountsError, match=re.escape(message)):
+    with pytest.raises(Invalid, match=re.escape(message)):
         make_key(kind, user=alice, registries=[regs["devdocker"]], permissions=[VIEW],
                  areas=areas)
     assert not ApiKey.objects.exists()

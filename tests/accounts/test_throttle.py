@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts.throttle import MAX_FAILURES
+from accounts.auth.throttle import MAX_FAILURES
 
 pytestmark = pytest.mark.django_db
 

@@ -161,13 +161,13 @@ def test_waits_for_the_real_worker(demo, pushed, admin_creds, real_worker, syste
 
 
 def test_a_failed_promotion_is_400_with_the_reason(api, demo, pushed, monkeypatch):
-    from registries import promotions
+    from registries import runner
     from registries.oci.errors import RegistryUnreachable
 
     def unreachable(promotion, live):
         raise RegistryUnreachable("rcdocker did not answer.")
 
-    monkeypatch.setattr(promotions, "_copy", unreachable)
+    monkeypatch.setattr(runner, "_copy", unreachable)
     repo, _ = pushed
 
     response = api.post("/api/promotions/promote", data={
@@ -259,9 +259,9 @@ def test_revoked_key_is_403(api, demo, pushed):
 def test_unknown_feed_repository_or_tag_is_404(api, pushed):
     repo, _ = pushed
     for fields, message in [
-        ({"fromFeed": "nodocker"}, "There is no feed called 'nodocker'"),
-        ({"toFeed": "nodocker"}, "There is no feed called 'nodocker'"),
-        ({"fromFeed": "Not A Feed"}, "There is no feed called"),
+        ({"fromFeed": "nodocker"}, "There is no registry called 'nodocker'"),
+        ({"toFeed": "nodocker"}, "There is no registry called 'nodocker'"),
+        ({"fromFeed": "Not A Feed"}, "There is no registry called"),
         ({"name": "team/never-pushed"}, "in devdocker/team/never-pushed"),
         ({"version": "9.9"}, f"There is no tag 9.9 in devdocker/{repo}"),
         ({"version": "sha256:" + "0" * 64}, "There is no image sha256:000"),
@@ -279,7 +279,7 @@ def test_a_source_the_key_may_not_view_is_404(demo, pushed):
     response = _promote(Api(demo.url, other), name=repo)
 
     assert response.status_code == 404
-    assert "no feed called 'devdocker'" in response.text
+    assert "no registry called 'devdocker'" in response.text
 
 
 def test_list_is_filtered_by_what_the_caller_may_view(api, demo, pushed):

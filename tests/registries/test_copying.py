@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from registries.copying import ImageCopier, plan_image, signature_tags
 from registries.oci.constants import OCI_INDEX, OCI_MANIFEST
+from registries.oci.copy import ImageCopier, plan_image, signature_tags
 from registries.oci.errors import DigestMismatch, ManifestUnknown, NameUnknown
 from registries.oci.manifest import Manifest
 

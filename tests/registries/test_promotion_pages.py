@@ -70,7 +70,7 @@ def test_roll_back_page_repoints_the_tag_and_records_history(
     admin_client, demo, admin_creds, unique_repo, tmp_path
 ):
     from accounts.permissions import Principal
-    from registries.promotions import promotion_request
+    from registries.services.promotions import promotion_request
     from tests.support.images import push_image
 
     admin = Principal(user=get_user_model().objects.get(username="Admin"))
@@ -137,7 +137,7 @@ def test_manage_feed_is_refused_without_the_privilege(client, demo):
 def test_registry_page_lists_recent_promotions_in_and_out(admin_client, indexed):
     repo, _ = indexed
     from accounts.permissions import Principal
-    from registries.promotions import promotion_request
+    from registries.services.promotions import promotion_request
 
     admin = Principal(user=get_user_model().objects.get(username="Admin"))
     promotion_request(

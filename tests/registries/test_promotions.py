@@ -9,15 +9,11 @@ import threading
 import pytest
 
 from accounts.permissions import Principal
+from promoter.errors import Invalid, NotFound
 from registries.models import HistoryEvent, Promotion, Registry, Tag
-from registries.promotions import (
-    PromotionInvalid,
-    PromotionNotFound,
-    promotion_execute,
-    promotion_request,
-    promotion_retry,
-    tag_roll_back,
-)
+from registries.runner import promotion_execute
+from registries.services.promotions import promotion_request, promotion_retry
+from registries.services.tags import tag_roll_back
 from tests.conftest import wait_for
 from tests.support.images import docker_manifest_inspect, push_image, skopeo_inspect_raw
 
@@ -115,7 +111,7 @@ def test_multi_arch_index_promotes_with_identical_digest_and_children(
 
 def test_chain_dev_rc_prod_and_pipeline_is_enforced(demo, pushed):
     repo, info = pushed
-    with pytest.raises(PromotionInvalid, match="devdocker promotes only to rcdocker"):
+    with pytest.raises(Invalid, match="devdocker promotes only to rcdocker"):
         promote(repo, target="proddocker")
     assert promote(repo).status == "succeeded"
     assert promote(repo, source="rcdocker", target="proddocker").status == "succeeded"
@@ -130,15 +126,15 @@ def test_chain_dev_rc_prod_and_pipeline_is_enforced(demo, pushed):
 
 def test_bad_requests_are_refused_and_leave_nothing(demo, pushed):
     repo, _ = pushed
-    with pytest.raises(PromotionInvalid, match="limit is 4000"):
+    with pytest.raises(Invalid, match="limit is 4000"):
         promote(repo, comment="x" * 4001)
-    with pytest.raises(PromotionInvalid, match="target is the source"):
+    with pytest.raises(Invalid, match="target is the source"):
         promote(repo, target="devdocker")
-    with pytest.raises(PromotionNotFound, match="no tag 9.9"):
+    with pytest.raises(NotFound, match="no tag 9.9"):
         promote(repo, tag="9.9")
-    with pytest.raises(PromotionNotFound):
+    with pytest.raises(NotFound):
         promote("no/such-repo")
-    with pytest.raises(PromotionInvalid, match="not a valid"):
+    with pytest.raises(Invalid, match="not a valid"):
         promote("Bad Name")
     assert Promotion.objects.count() == 0
     assert not Tag.objects.filter(repository__registry__name="rcdocker").exists()

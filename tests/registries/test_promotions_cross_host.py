@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from accounts.permissions import Principal
-from registries.copying import ImageCopier
 from registries.models import Promotion, Registry, Tag
-from registries.promotions import promotion_execute, promotion_request, promotion_retry
+from registries.oci.copy import ImageCopier
+from registries.runner import promotion_execute
+from registries.services.promotions import promotion_request, promotion_retry
 from tests.support.images import push_image, skopeo_inspect_raw
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def two_hosts(demo, tmp_path_factory):
-    from registries.backing import BackingRegistry
+    from registries.bundled import BackingRegistry
     from tests.support.registry import start_registry
 
     a = start_registry(tmp_path_factory.mktemp("host-a"))

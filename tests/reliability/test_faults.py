@@ -17,9 +17,10 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.permissions import Principal
-from registries.copying import ImageCopier
 from registries.models import HistoryEvent, Promotion, Registry, Repository, Tag
-from registries.promotions import promotion_execute, promotion_request, promotion_retry
+from registries.oci.copy import ImageCopier
+from registries.runner import promotion_execute
+from registries.services.promotions import promotion_request, promotion_retry
 from tests.conftest import wait_for
 from tests.support.faultproxy import FaultPolicy, FaultProxy
 from tests.support.images import push_image, skopeo_inspect_raw

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.docker_token import access_for
 from accounts.permissions import Principal
-from accounts.token_service import access_for
 from accounts.tokens import libtrust_kid, mint_token, parse_scope
 from registries.oci.auth import parse_challenges
 from registries.oci.errors import RegistryError, error_from_response
@@ -99,7 +99,7 @@ def _superuser():
     )
 )
 def test_notification_events_of_any_shape_never_crash(event):
-    from registries.services import notification_apply
+    from registries.services.index import notification_apply
 
     def describe(path, ref):
         raise RegistryError("unreachable in this test")

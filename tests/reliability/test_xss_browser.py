@@ -6,7 +6,7 @@ import pytest
 
 from accounts.permissions import Principal
 from registries.models import Registry, Tag
-from registries.promotions import promotion_request
+from registries.services.promotions import promotion_request
 from tests.browser_support import login
 from tests.conftest import PASSWORD, wait_for
 

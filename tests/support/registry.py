@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registries.backing import BackingRegistry, write_registry_config
+from registries.bundled import BackingRegistry, write_registry_config
 
 from .net import free_port
 

@@ -14,8 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from registries.backing import BackingRegistry
-from registries.bundled import write_bundled_registry_config
+from registries.bundled import BackingRegistry, write_bundled_registry_config
 
 RESTART_BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 60.0  # a child that ran this long starts again with the shortest backoff
@@ -34,8 +33,9 @@ class Child:
     restart_at: float | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True,
-                                        cwd=settings.BASE_DIR)
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, start_new_session=True, cwd=settings.BASE_DIR
+        )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -65,8 +65,11 @@ class Command(BaseCommand):
         web_port = int(os.environ.get("PROMOTER_PORT", "8000"))
         portal = f"http://127.0.0.1:{web_port}"
         config = write_bundled_registry_config(
-            data / "registry.json", port=registry_port, storage_dir=data / "registry",
-            notify_base=portal, realm_base=settings.PUBLIC_URL,
+            data / "registry.json",
+            port=registry_port,
+            storage_dir=data / "registry",
+            notify_base=portal,
+            realm_base=settings.PUBLIC_URL,
         )
         children: list[Child] = []
         registry = BackingRegistry(config, port=registry_port)
@@ -88,18 +91,51 @@ class Command(BaseCommand):
             env = {**os.environ, "PROMOTER_DATA_DIR": str(data)}
             # `worker` is db_worker that waits out database restarts; it is restarted
             # here too if it dies anyway (e.g. killed), and so is the web server.
-            children.append(Child("the worker", [*manage, "worker", "--queue-name", "*",
-                                                 "--interval", "0.5", "--no-startup-delay"], env))
-            children.append(Child("the web server", [
-                sys.executable, "-m", "gunicorn", "promoter.wsgi", "--bind",
-                f"127.0.0.1:{web_port}", "--workers", os.environ.get("PROMOTER_WEB_WORKERS", "2"),
-                "--threads", "4", "--timeout", "120", "--access-logfile", "-"], env))
+            children.append(
+                Child(
+                    "the worker",
+                    [
+                        *manage,
+                        "worker",
+                        "--queue-name",
+                        "*",
+                        "--interval",
+                        "0.5",
+                        "--no-startup-delay",
+                    ],
+                    env,
+                )
+            )
+            children.append(
+                Child(
+                    "the web server",
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "promoter.wsgi",
+                        "--bind",
+                        f"127.0.0.1:{web_port}",
+                        "--workers",
+                        os.environ.get("PROMOTER_WEB_WORKERS", "2"),
+                        "--threads",
+                        "4",
+                        "--timeout",
+                        "120",
+                        "--access-logfile",
+                        "-",
+                    ],
+                    env,
+                )
+            )
             for child in children:
                 child.start()
-            self.stdout.write(self.style.SUCCESS(
-                f"Promoter is up: {settings.PUBLIC_URL}  "
-                f"(registry: {settings.PROMOTER_REGISTRY_HOST})\nPress Ctrl-C to stop."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Promoter is up: {settings.PUBLIC_URL}  "
+                    f"(registry: {settings.PROMOTER_REGISTRY_HOST})\nPress Ctrl-C to stop."
+                )
+            )
             interval = int(os.environ.get("PROMOTER_SYNC_INTERVAL", "300"))
             reclaim_every = max(1.0, float(settings.PROMOTER_STALE_SECONDS) / 2)
             next_sync = time.monotonic() + 2
@@ -117,8 +153,12 @@ class Command(BaseCommand):
                 if now >= next_sync and (sync is None or sync.poll() is not None):
                     # Periodic reconcile: requeue promotions whose worker died, and resync
                     # the index (the registry's notification queue is lost on restart).
-                    sync = subprocess.Popen([*manage, "reconcile"], env=env,
-                                            stdout=subprocess.DEVNULL, start_new_session=True)
+                    sync = subprocess.Popen(
+                        [*manage, "reconcile"],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
                     next_sync = now + interval
                     next_reclaim = now + reclaim_every
                 elif now >= next_reclaim:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from registries.models import Registry
-from registries.sync import sync_all, sync_registry
+from registries.services.index import sync_all, sync_registry
 
 
 class Command(BaseCommand):

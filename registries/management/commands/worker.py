@@ -28,8 +28,11 @@ class ResilientWorker(Worker):
                 super().run()
                 return  # batch mode or --max-tasks reached
             except (OperationalError, InterfaceError) as exc:
-                logger.warning("The database is unavailable (%s); retrying in %.1fs.",
-                               str(exc).strip().splitlines()[0] if str(exc) else exc, delay)
+                logger.warning(
+                    "The database is unavailable (%s); retrying in %.1fs.",
+                    str(exc).strip().splitlines()[0] if str(exc) else exc,
+                    delay,
+                )
                 _close_connections()
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
@@ -46,9 +49,21 @@ def _close_connections() -> None:
 class Command(DbWorkerCommand):
     help = "Run the task worker (django-tasks-db), surviving database restarts"
 
-    def handle(self, *, verbosity: int, queue_name: str, interval: float, batch: bool,
-               backend_name: str, startup_delay: bool, reload: bool, max_tasks: int | None,
-               worker_id: str, exclude_queues: str, **options: object) -> None:
+    def handle(
+        self,
+        *,
+        verbosity: int,
+        queue_name: str,
+        interval: float,
+        batch: bool,
+        backend_name: str,
+        startup_delay: bool,
+        reload: bool,
+        max_tasks: int | None,
+        worker_id: str,
+        exclude_queues: str,
+        **options: object,
+    ) -> None:
         self.configure_logging(verbosity)
         worker = ResilientWorker(
             queue_names=queue_name.split(","),

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from registries.backing import BackingRegistry
+from registries.bundled import BackingRegistry
 from registries.oci import RegistryClient
 from tests.support.registry import start_registry
 from tests.support.stubs import Recorded, Reply, Stub, TokenIssuer, self_signed_cert, start_stub

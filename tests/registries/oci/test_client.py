@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from registries.backing import BackingRegistry
+from registries.bundled import BackingRegistry
 from registries.oci import (
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST_V2,

@@ -20,8 +20,9 @@ WINDOW = dt.timedelta(minutes=5)
 def _limits() -> tuple[int, dt.timedelta]:
     return (
         getattr(settings, "PROMOTER_LOGIN_MAX_FAILURES", MAX_FAILURES),
-        dt.timedelta(seconds=getattr(settings, "PROMOTER_LOGIN_WINDOW_SECONDS",
-                                     int(WINDOW.total_seconds()))),
+        dt.timedelta(
+            seconds=getattr(settings, "PROMOTER_LOGIN_WINDOW_SECONDS", int(WINDOW.total_seconds()))
+        ),
     )
 
 

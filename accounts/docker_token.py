@@ -9,11 +9,11 @@ import datetime as dt
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from accounts.credentials import user_for_password
-from accounts.keys import api_key_authenticate
+from accounts.auth.credentials import user_for_password
+from accounts.auth.keys import api_key_authenticate
+from accounts.auth.throttle import BLOCKED_MESSAGE, login_blocked, login_failed, login_succeeded
 from accounts.models import Permission
 from accounts.permissions import Principal
-from accounts.throttle import BLOCKED_MESSAGE, login_blocked, login_failed, login_succeeded
 from accounts.tokens import mint_token, parse_scope
 
 API_USER = "api"
@@ -56,7 +56,7 @@ def principal_from_basic(header: str, request: HttpRequest | None = None) -> Pri
 
 def granted_actions(principal: Principal, scope: dict) -> list[str]:
     """The subset of the scope's actions the principal holds (grant less, never fail)."""
-    from registries.services import registry_for_path
+    from registries.selectors import registry_for_path
 
     if scope["type"] == "registry":
         if scope["name"] == "catalog" and principal.is_administrator():

@@ -15,9 +15,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, JsonResponse
 
-from accounts.keys import api_key_authenticate
+from accounts.auth.keys import api_key_authenticate
+from accounts.docker_token import API_USER, BadCredentials, Throttled, principal_from_basic
 from accounts.permissions import Principal
-from accounts.token_service import API_USER, BadCredentials, Throttled, principal_from_basic
 
 API_PREFIX = "/api/"
 # Views that read credentials themselves: the docker token service answers 401 in the

@@ -1,21 +1,121 @@
-"""Reconciles the index with what the registries really hold (new, changed, deleted tags)."""
+"""Keeps the index equal to the registries: notifications (within a second) and sync."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from registries.clients import client_for
-from registries.images import ImageSummary, describe_image
+from accounts.permissions import Principal
+from registries.connections import client_for
 from registries.models import Registry, Repository, Tag
 from registries.oci.errors import NameUnknown, RegistryError
-from registries.services import history_record, tag_remove, tag_upsert
+from registries.oci.inspect import ImageSummary, describe_image
+from registries.selectors import registry_for_path
+from registries.services.tags import history_record, tag_remove, tag_upsert
 
 log = logging.getLogger(__name__)
 SYNC_ACTOR = "sync"
+
+
+def principal_from_token_subject(subject: str) -> Principal | str:
+    """Map the JWT `sub` the registry echoes in notifications back to who acted."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import ApiKey
+
+    if not subject:
+        return "Anonymous"
+    if subject == "promoter":
+        return Principal.promoter()
+    if subject.startswith("apikey:"):
+        key = (
+            ApiKey.objects.filter(pk=subject.split(":", 1)[1]).first()
+            if subject[7:].isdigit()
+            else None
+        )
+        return Principal(api_key=key) if key else subject
+    user = get_user_model().objects.filter(username=subject).first()
+    return Principal(user=user) if user else subject
+
+
+def notification_apply(*, event: dict, describe) -> str:
+    """Apply one registry notification event to the index; safe to receive twice.
+
+    `describe(path, reference) -> ImageSummary` reads the image from the registry.
+    Returns what happened, for logs and tests.
+    """
+    action = event.get("action")
+    target = event.get("target") or {}
+    path = target.get("repository") or ""
+    event_id = str(event.get("id") or "")[:128]
+    if action not in {"push", "delete"}:
+        return "ignored"
+    found = registry_for_path(path)
+    if found is None:
+        return "unknown-registry"
+    registry, repository = found
+    actor = principal_from_token_subject(((event.get("actor") or {}).get("name")) or "")
+    if action == "push":
+        tag = target.get("tag")
+        if not tag:
+            return "ignored"  # blob pushes and push-by-digest carry no tag
+        if isinstance(actor, Principal) and actor.system:
+            # The promotion (or roll back) moves the index and records History itself,
+            # in its own transaction; this echo must not race it.
+            return "promotion"
+        try:
+            summary = describe(path, target.get("digest") or tag)
+        except Exception as exc:  # the registry is the truth; sync will catch up
+            log.warning("notification for %s:%s not applied: %s", path, tag, exc)
+            return "unreadable"
+        try:
+            with transaction.atomic():
+                _, old = tag_upsert(
+                    registry=registry, repository=repository, tag=tag, summary=summary
+                )
+                if old == summary.digest and not event_id:
+                    return "unchanged"
+                history_record(
+                    action="pushed",
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=summary.digest,
+                    actor=actor,
+                    source_event_id=event_id,
+                )
+        except IntegrityError:
+            return "duplicate"
+        return "pushed"
+    # delete: distribution deletes manifests by digest; drop every tag pointing there.
+    digest = target.get("digest") or ""
+    removed = 0
+    try:
+        with transaction.atomic():
+            tags = Tag.objects.filter(
+                repository__registry=registry, repository__name=repository, digest=digest
+            )
+            for tag in list(tags.values_list("name", flat=True)):
+                tag_remove(registry=registry, repository=repository, tag=tag)
+                history_record(
+                    action="deleted",
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=digest,
+                    actor=actor,
+                    source_event_id=f"{event_id}:{tag}" if event_id else "",
+                )
+                removed += 1
+    except IntegrityError:
+        return "duplicate"
+    return "deleted" if removed else "unchanged"
+
+
+# --- sync -----------------------------------------------------------------------
 
 
 @dataclass

@@ -1,9 +1,8 @@
-"""Pages for promoting: the ▼ Promote dialog, progress, promotions, roll back, Manage Feed."""
+"""Pages for promoting: the ▼ Promote dialog, progress, promotions, roll back."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,15 +12,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Permission
 from accounts.permissions import Principal
+from promoter.errors import DomainError, Forbidden
 from registries import selectors
-from registries.forms import PromoteForm, RegistryForm
-from registries.promotions import (
-    PromotionError,
-    allowed_targets,
-    promotion_request,
-    promotion_retry,
-    tag_roll_back,
-)
+from registries.forms import PromoteForm
+from registries.services.promotions import promotion_request, promotion_retry
+from registries.services.tags import tag_roll_back
 
 
 def _tag_context(request: HttpRequest, registry: str, repository: str, tag: str):
@@ -35,7 +30,7 @@ def _tag_context(request: HttpRequest, registry: str, repository: str, tag: str)
 @require_http_methods(["GET", "POST"])
 def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
     principal, reg, repo, tag_obj = _tag_context(request, registry, repository, tag)
-    targets = allowed_targets(source=reg, principal=principal)
+    targets = selectors.promotion_targets(source=reg, principal=principal)
     form = PromoteForm(request.POST or None, targets=targets)
     error = ""
     if not targets:
@@ -53,7 +48,7 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
                 actor=principal,
                 comment=form.cleaned_data["comment"],
             )
-        except PromotionError as exc:
+        except DomainError as exc:
             error = exc.message
         else:
             if request.htmx:
@@ -97,7 +92,7 @@ def promotion_run_again(request: HttpRequest, promotion_id: int) -> HttpResponse
     try:
         with transaction.atomic():
             promotion_retry(promotion=promotion, actor=principal)
-    except PromotionError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         messages.info(request, "The promotion was queued again.")
@@ -116,13 +111,13 @@ def promotion_list(request: HttpRequest) -> HttpResponse:
 def roll_back(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
     principal, reg, repo, tag_obj = _tag_context(request, registry, repository, tag)
     if not principal.has(Permission.PROMOTE, reg):
-        raise PermissionDenied(f"You may not roll back tags in {reg.name}.")
+        raise Forbidden(f"You may not roll back tags in {reg.name}.")
     tag_url = reverse("registries:tag_detail", args=[reg.name, repo.name, tag_obj.name])
     error = ""
     if request.method == "POST":
         try:
             tag_roll_back(tag=tag_obj, actor=principal)
-        except PromotionError as exc:
+        except DomainError as exc:
             error = exc.message
         else:
             messages.success(request, f"{repo.name}:{tag_obj.name} in {reg.name} was rolled back.")
@@ -139,29 +134,3 @@ def roll_back(request: HttpRequest, registry: str, repository: str, tag: str) ->
     if request.htmx:
         return render(request, "registries/tag_confirm_rollback.html#dialog", context)
     return render(request, "registries/tag_confirm_rollback.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpResponse:
-    """Manage Feed: edit a registry (or create one when `registry` is None)."""
-    from registries.services import registry_save
-
-    principal = Principal.from_request(request)
-    instance = None
-    if registry is not None:
-        instance = selectors.registry_get(
-            principal=principal, name=registry, permission=Permission.MANAGE_FEED
-        )
-    elif not principal.is_administrator():
-        raise PermissionDenied("Only administrators may create registries.")
-    form = RegistryForm(request.POST or None, instance=instance)
-    if request.method == "POST" and form.is_valid():
-        saved = registry_save(form=form, actor=principal)
-        messages.success(request, f"Saved {saved.name}.")
-        return redirect("registries:registry_detail", registry=saved.name)
-    return render(
-        request,
-        "registries/registry_form.html",
-        {"form": form, "registry": instance},
-        status=400 if request.method == "POST" else 200,
-    )

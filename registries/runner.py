@@ -1,0 +1,311 @@
+"""The worker's state machine for one promotion: claim, heartbeat, copy, succeed or fail.
+
+`promotion_execute` is the only code that writes into a target registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from registries.connections import client_for, same_backing_host
+from registries.models import Promotion, Tag
+from registries.oci import manifest as oci_manifest
+from registries.oci.copy import CopyCounters, ImageCopier, plan_image
+from registries.oci.errors import (
+    DigestMismatch,
+    ManifestUnknown,
+    NameUnknown,
+    RegistryError,
+)
+from registries.oci.inspect import ImageSummary, describe_image
+from registries.services.tags import history_record, tag_upsert
+
+log = logging.getLogger(__name__)
+
+LOCK_WAIT_SECONDS = 600
+# A promotion whose worker died this many times is failed instead of requeued again.
+MAX_ATTEMPTS = 3
+
+
+def stale_after() -> timedelta:
+    """A running promotion without a heartbeat this long has lost its worker."""
+    return timedelta(seconds=float(settings.PROMOTER_STALE_SECONDS))
+
+
+PROGRESS_EVERY = 0.5  # seconds between progress writes while a promotion runs
+
+
+def heartbeat_every() -> float:
+    """Seconds between heartbeats: well inside the stale timeout (60 s → 5 s)."""
+    return max(0.05, float(settings.PROMOTER_STALE_SECONDS) / 12)
+
+
+def _claim(promotion: Promotion) -> bool:
+    """Take the per-target-tag lock (the one-running constraint); False while another runs."""
+    now = timezone.now()
+    with transaction.atomic():
+        # A running promotion whose worker died holds the lock no longer.
+        stale = Promotion.objects.filter(
+            target=promotion.target,
+            repository=promotion.repository,
+            tag=promotion.tag,
+            status=Promotion.Status.RUNNING,
+            heartbeat_at__lt=now - stale_after(),
+        ).exclude(pk=promotion.pk)
+        stale.update(
+            status=Promotion.Status.FAILED,
+            finished_at=now,
+            error="The worker running this promotion stopped. Run it again; it is safe.",
+        )
+    try:
+        with transaction.atomic():
+            claimed = Promotion.objects.filter(
+                pk=promotion.pk, status=Promotion.Status.QUEUED
+            ).update(
+                status=Promotion.Status.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+            )
+    except IntegrityError:
+        return False
+    if not claimed:
+        raise _AlreadyHandled()
+    return True
+
+
+class _AlreadyHandled(Exception):
+    pass
+
+
+def promotion_execute(*, promotion_id: int) -> Promotion:
+    """Run one queued promotion: lock, copy, verify, then move the tag and record History."""
+    promotion = Promotion.objects.select_related("source", "target").get(pk=promotion_id)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    try:
+        while not _claim(promotion):
+            if time.monotonic() > deadline:
+                return _fail(
+                    promotion,
+                    "Another promotion to this tag has been running for too long; try again later.",
+                    attempt=None,
+                )
+            time.sleep(0.25)
+    except _AlreadyHandled:
+        promotion.refresh_from_db()
+        return promotion
+    promotion.refresh_from_db()
+    # The claim is ours while status is running with this attempt number: if the promotion
+    # is reclaimed (heartbeat lost) and run by another worker, this one records nothing.
+    attempt = promotion.attempts
+    stop_heartbeat = threading.Event()
+    live: dict = {}  # the copier's counters, written by the heartbeat thread
+    heartbeat = threading.Thread(
+        target=_heartbeat, args=(promotion.pk, attempt, stop_heartbeat, live), daemon=True
+    )
+    heartbeat.start()
+    try:
+        counters = _copy(promotion, live)
+    except (RegistryError, oci_manifest.ManifestInvalid) as exc:
+        return _fail(promotion, _explain(promotion, exc), attempt=attempt)
+    except Exception as exc:  # never leave a promotion "running" on a bug
+        log.exception("promotion %s crashed", promotion.pk)
+        return _fail(
+            promotion, f"Unexpected error: {exc.__class__.__name__}: {exc}", attempt=attempt
+        )
+    finally:
+        stop_heartbeat.set()
+        heartbeat.join(timeout=2)
+    return _succeed(promotion, counters, attempt=attempt)
+
+
+def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event, live: dict) -> None:
+    """Keep the claim alive and publish progress (blob threads never touch the database)."""
+    from django.db import connection
+
+    last_beat = 0.0
+    try:
+        while not stop.wait(min(PROGRESS_EVERY, heartbeat_every())):
+            now = time.monotonic()
+            counters = live.get("counters")
+            if counters is None and now - last_beat < heartbeat_every():
+                continue
+            last_beat = now
+            try:
+                fields = {"heartbeat_at": timezone.now()}
+                if counters is not None:
+                    fields.update(_counter_fields(counters))
+                Promotion.objects.filter(
+                    pk=promotion_id, status=Promotion.Status.RUNNING, attempts=attempt
+                ).update(**fields)
+            except Exception:  # a database hiccup must not kill the copy
+                close_old_connections()
+    finally:
+        connection.close()
+
+
+def _copy(promotion: Promotion, live: dict) -> CopyCounters:
+    source, target = promotion.source, promotion.target
+
+    def progress(counters: CopyCounters) -> None:
+        live["counters"] = counters  # published by the heartbeat thread
+
+    copier = ImageCopier(
+        source_factory=lambda: client_for(source),
+        target_factory=lambda: client_for(target),
+        source_path=source.backing_path(promotion.repository),
+        target_path=target.backing_path(promotion.repository),
+        same_host=same_backing_host(source, target),
+        parallelism=settings.PROMOTER_COPY_PARALLELISM,
+        on_progress=progress,
+        retries=settings.PROMOTER_REGISTRY_RETRIES,
+        backoff=settings.PROMOTER_REGISTRY_BACKOFF,
+    )
+    try:
+        plan = plan_image(
+            copier.source, copier.source_path, promotion.digest, expect_digest=promotion.digest
+        )
+    except ManifestUnknown as exc:
+        raise _Vanished() from exc
+    except NameUnknown as exc:
+        raise _Vanished() from exc
+    try:
+        # Content first (image, then its signatures), the promoted tag last.
+        copier.copy_plan(plan, tag=None)
+        copier.copy_signatures(plan.digests())
+        copier.put_manifest(plan.top, promotion.tag)
+    finally:
+        _save_counters_quietly(promotion.pk, copier.counters)  # what was done, even on failure
+    return copier.counters
+
+
+class _Vanished(RegistryError):
+    def __init__(self) -> None:
+        super().__init__("vanished")
+
+
+def _explain(promotion: Promotion, exc: Exception) -> str:
+    where = f"{promotion.source.name}/{promotion.repository}"
+    if isinstance(exc, _Vanished):
+        return (
+            f"The image {promotion.digest} is no longer in {where} (deleted or re-pushed "
+            "after the promotion was requested). Nothing was changed in "
+            f"{promotion.target.name}."
+        )
+    if isinstance(exc, DigestMismatch):
+        return f"Digest mismatch, refused: {exc.message}"
+    message = getattr(exc, "message", str(exc))
+    return (
+        f"{message} The tag in {promotion.target.name} was not changed; run the promotion "
+        "again when fixed."
+    )
+
+
+def _counter_fields(counters: CopyCounters) -> dict:
+    # The Promotion's progress columns carry the copier's counter names (one list: the
+    # CopyCounters dataclass).
+    return dataclasses.asdict(counters)
+
+
+def _save_counters(promotion_id: int, counters: CopyCounters) -> None:
+    Promotion.objects.filter(pk=promotion_id).update(
+        **_counter_fields(counters), heartbeat_at=timezone.now()
+    )
+
+
+def _save_counters_quietly(promotion_id: int, counters: CopyCounters) -> None:
+    """Progress is informative: a database hiccup while saving it must not fail the copy."""
+    try:
+        _save_counters(promotion_id, counters)
+    except DatabaseError:
+        log.warning("could not save the progress of promotion %s", promotion_id, exc_info=True)
+        close_old_connections()
+
+
+def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> Promotion:
+    """Mark failed: our running claim (`attempt`), or a promotion still queued (None)."""
+    if attempt is None:
+        mine = Promotion.objects.filter(pk=promotion.pk, status=Promotion.Status.QUEUED)
+    else:
+        mine = Promotion.objects.filter(
+            pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt
+        )
+    if not mine.update(status=Promotion.Status.FAILED, error=message, finished_at=timezone.now()):
+        log.warning(
+            "promotion %s was taken over by another worker; not marking it failed", promotion.pk
+        )
+    promotion.refresh_from_db()
+    return promotion
+
+
+def _succeed(promotion: Promotion, counters: CopyCounters, *, attempt: int) -> Promotion:
+    target = promotion.target
+    summary = None
+    try:
+        summary = describe_image(
+            client_for(target), target.backing_path(promotion.repository), promotion.digest
+        )
+    except RegistryError:
+        pass
+    source_tag = Tag.objects.filter(
+        repository__registry=promotion.source,
+        repository__name=promotion.repository,
+        digest=promotion.digest,
+    ).first()
+    if summary is None:
+        summary = ImageSummary(
+            promotion.digest,
+            promotion.media_type,
+            source_tag.size if source_tag else counters.bytes_total,
+            source_tag.platforms if source_tag else [],
+        )
+    with transaction.atomic():
+        # Lock our claim: a reclaimed promotion is finished by the worker that owns it now,
+        # so History gets exactly one Promoted event.
+        owned = (
+            Promotion.objects.select_for_update()
+            .filter(pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt)
+            .exists()
+        )
+        if not owned:
+            log.warning(
+                "promotion %s was taken over by another worker; not recording it", promotion.pk
+            )
+            promotion.refresh_from_db()
+            return promotion
+        _, old = tag_upsert(
+            registry=target,
+            repository=promotion.repository,
+            tag=promotion.tag,
+            summary=summary,
+            remember_previous=True,
+        )
+        history_record(
+            action="promoted",
+            registry=target,
+            repository=promotion.repository,
+            tag=promotion.tag,
+            digest=promotion.digest,
+            actor=promotion.actor,
+            from_registry=promotion.source.name,
+            to_registry=target.name,
+            comment=promotion.comment,
+            promotion=promotion,
+        )
+        Promotion.objects.filter(pk=promotion.pk).update(
+            status=Promotion.Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            error="",
+            previous_digest=old if old != promotion.digest else "",
+        )
+    promotion.refresh_from_db()
+    return promotion

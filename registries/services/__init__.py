@@ -1,0 +1,1 @@
+"""Writes: every change to registries, tags, History and promotions goes through here."""

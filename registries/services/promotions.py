@@ -1,0 +1,153 @@
+"""Promotion services: request (validate, pin the digest), run again, reclaim stale ones.
+
+The worker's side (claim, copy, succeed or fail) is `registries.runner`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Permission
+from accounts.permissions import Principal
+from promoter.errors import Forbidden, Invalid, NotFound
+from registries.connections import client_for
+from registries.models import COMMENT_MAX, Promotion, Registry, Tag
+from registries.oci import manifest as oci_manifest
+from registries.oci.errors import NameUnknown, RegistryError
+from registries.runner import MAX_ATTEMPTS, stale_after
+from registries.tasks import promote
+
+log = logging.getLogger(__name__)
+
+def promotion_request(
+    *,
+    source: Registry,
+    repository: str,
+    tag: str,
+    target: Registry,
+    actor: Principal,
+    comment: str = "",
+) -> Promotion:
+    """Validate, pin the digest the tag has now, store a queued Promotion and enqueue it."""
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX:
+        raise Invalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
+    try:
+        oci_manifest.validate_name(repository)
+    except RegistryError as exc:
+        raise Invalid(f"{repository!r} is not a valid repository name.") from exc
+    is_digest = tag.startswith("sha256:")
+    try:
+        (oci_manifest.validate_digest if is_digest else oci_manifest.validate_tag)(tag)
+    except RegistryError as exc:
+        raise Invalid(f"{tag!r} is not a valid tag or digest.") from exc
+    if source.pk == target.pk:
+        raise Invalid(f"The target is the source ({source.name}); choose another registry.")
+    if not actor.has(Permission.VIEW, source):
+        raise NotFound(f"There is no registry called {source.name!r}.")
+    if source.promote_to_id and source.promote_to_id != target.pk:
+        raise Invalid(
+            f"{source.name} promotes only to {source.promote_to.name} (its Promote To registry), "
+            f"not to {target.name}."
+        )
+    if not target.active:
+        raise Invalid(f"The registry {target.name} is not active.")
+    if not actor.can_promote(source, target):
+        raise Forbidden(
+            f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
+        )
+    digest, media_type, tag_name = _pin(source, repository, tag)
+    with transaction.atomic():
+        promotion = Promotion.objects.create(
+            source=source,
+            target=target,
+            repository=repository,
+            tag=tag_name,
+            digest=digest,
+            media_type=media_type,
+            comment=comment,
+            actor=actor.name,
+            requested_by=actor.history_user,
+        )
+        transaction.on_commit(lambda: _enqueue(promotion.pk))
+    return promotion
+
+
+def _pin(source: Registry, repository: str, reference: str) -> tuple[str, str, str]:
+    """The digest `reference` has in the source right now (the registry is the truth)."""
+    client = client_for(source)
+    path = source.backing_path(repository)
+    try:
+        head = client.head_manifest(path, reference)
+    except NameUnknown as exc:
+        raise NotFound(f"There is no repository {repository} in {source.name}.") from exc
+    except RegistryError as exc:
+        raise Invalid(f"{source.name} could not be read: {exc.message}") from exc
+    if head is None:
+        if reference.startswith("sha256:"):
+            raise NotFound(f"There is no image {reference} in {source.name}/{repository}.")
+        raise NotFound(f"There is no tag {reference} in {source.name}/{repository}.")
+    tag_name = reference
+    if reference.startswith("sha256:"):
+        # Promoting a digest: keep the tag that points at it in the index, if any.
+        found = (
+            Tag.objects.filter(
+                repository__registry=source, repository__name=repository, digest=head.digest
+            )
+            .order_by("-pushed_at")
+            .first()
+        )
+        if found is None:
+            raise Invalid(
+                f"No tag in {source.name}/{repository} points at {reference}; promote a tag."
+            )
+        tag_name = found.name
+    return head.digest, head.media_type, tag_name
+
+
+def _enqueue(promotion_id: int) -> None:
+    promote.enqueue(promotion_id=promotion_id)
+
+
+def promotion_retry(*, promotion: Promotion, actor: Principal) -> Promotion:
+    """Queue a failed promotion again (same pinned digest); content already there is skipped."""
+    if not actor.can_promote(promotion.source, promotion.target):
+        raise Forbidden(f"You may not promote into {promotion.target.name}.")
+    updated = Promotion.objects.filter(pk=promotion.pk, status=Promotion.Status.FAILED).update(
+        status=Promotion.Status.QUEUED, error="", finished_at=None
+    )
+    if not updated:
+        raise Invalid("Only a failed promotion can be run again.")
+    transaction.on_commit(lambda: _enqueue(promotion.pk))
+    promotion.refresh_from_db()
+    return promotion
+
+
+def promotion_reclaim_stale() -> int:
+    """Requeue running promotions whose worker died (no heartbeat); returns how many.
+
+    Safe to run any time and from several places: each row moves only if it is still
+    stale, and a promotion that lost its worker MAX_ATTEMPTS times is failed instead.
+    Running it again is safe: blobs already at the target are skipped.
+    """
+    cutoff = timezone.now() - stale_after()
+    stale = Promotion.objects.filter(status=Promotion.Status.RUNNING, heartbeat_at__lt=cutoff)
+    reclaimed = 0
+    for pk, attempts in stale.values_list("pk", "attempts"):
+        still_stale = stale.filter(pk=pk, attempts=attempts)
+        if attempts >= MAX_ATTEMPTS:
+            still_stale.update(
+                status=Promotion.Status.FAILED,
+                finished_at=timezone.now(),
+                error=f"The worker running this promotion stopped {attempts} times; it was not "
+                "run again. Run it again once the worker is healthy; it is safe.",
+            )
+            continue
+        if still_stale.update(status=Promotion.Status.QUEUED, heartbeat_at=None):
+            log.warning("promotion %s lost its worker; requeued", pk)
+            transaction.on_commit(lambda pk=pk: _enqueue(pk))
+            reclaimed += 1
+    return reclaimed

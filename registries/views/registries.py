@@ -1,0 +1,136 @@
+"""Pages of the index: registries, repositories and tags; Manage Feed."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import Permission
+from accounts.permissions import Principal
+from promoter.errors import DomainError, Forbidden
+from registries import selectors
+from registries.forms import RegistryForm
+from registries.services.images import tag_image
+from registries.services.registries import WRITABLE, registry_create, registry_update
+
+
+def _principal(request: HttpRequest) -> Principal:
+    return Principal.from_request(request)
+
+
+@require_GET
+def registry_list(request: HttpRequest) -> HttpResponse:
+    registries = selectors.registry_list(principal=_principal(request))
+    return render(request, "registries/registry_list.html", {"registries": registries})
+
+
+@require_GET
+def registry_detail(request: HttpRequest, registry: str) -> HttpResponse:
+    principal = _principal(request)
+    reg = selectors.registry_get(principal=principal, name=registry)
+    query = request.GET.get("q", "")[:200]
+    page = selectors.repository_page(registry=reg, query=query, page=request.GET.get("page", 1))
+    context = {
+        "registry": reg,
+        "page_obj": page,
+        "q": query,
+        "query": _other_params(request),
+        "promotions": selectors.promotions_for_registry(registry=reg),
+        "can_manage": principal.has("manage_feed", reg),
+    }
+    if request.htmx and request.htmx.target == "repositories":
+        return render(request, "registries/registry_detail.html#repositories", context)
+    return render(request, "registries/registry_detail.html", context)
+
+
+@require_GET
+def repository_detail(request: HttpRequest, registry: str, repository: str) -> HttpResponse:
+    reg = selectors.registry_get(principal=_principal(request), name=registry)
+    repo = selectors.repository_get(registry=reg, name=repository)
+    query = request.GET.get("q", "")[:200]
+    page = selectors.tag_page(repository=repo, query=query, page=request.GET.get("page", 1))
+    context = {
+        "registry": reg,
+        "repository": repo,
+        "page_obj": page,
+        "q": query,
+        "query": _other_params(request),
+    }
+    if request.htmx and request.htmx.target == "tags":
+        return render(request, "registries/repository_detail.html#tags", context)
+    return render(request, "registries/repository_detail.html", context)
+
+
+@require_GET
+def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
+    principal = _principal(request)
+    reg = selectors.registry_get(principal=principal, name=registry)
+    repo = selectors.repository_get(registry=reg, name=repository)
+    tag_obj = selectors.tag_get(repository=repo, name=tag)
+    image = f"{reg.pull_host}/{reg.backing_path(repo.name)}"
+    tab = request.GET.get("tab", "overview")
+    if tab not in {"overview", "history"}:
+        tab = "overview"
+    context = {
+        "registry": reg,
+        "repository": repo,
+        "tag": tag_obj,
+        "tab": tab,
+        "pull_command": f"docker pull {image}@{tag_obj.digest}",
+        "pull_tag_command": f"docker pull {image}:{tag_obj.name}",
+        "can_promote": bool(selectors.promotion_targets(source=reg, principal=principal)),
+        "can_roll_back": bool(tag_obj.previous_digest) and principal.has("promote", reg),
+    }
+    if tab == "history":
+        context["history"] = selectors.tag_history(
+            principal=principal, tag=tag_obj, page=request.GET.get("page", 1)
+        )
+    else:
+        context["image"] = tag_image(tag=tag_obj)
+    if request.htmx and request.htmx.target == "tab-content":
+        return render(request, "registries/tag_detail.html#tab-content", context)
+    return render(request, "registries/tag_detail.html", context)
+
+
+def _other_params(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@require_http_methods(["GET", "POST"])
+def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpResponse:
+    """Manage Feed: edit a registry (or create one when `registry` is None)."""
+    principal = Principal.from_request(request)
+    instance = None
+    if registry is not None:
+        instance = selectors.registry_get(
+            principal=principal, name=registry, permission=Permission.MANAGE_FEED
+        )
+    elif not principal.is_administrator():
+        raise Forbidden("Only administrators may create registries.")
+    form = RegistryForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        values = {field: form.cleaned_data.get(field) for field in WRITABLE}
+        try:
+            if instance is None:
+                saved = registry_create(
+                    name=form.cleaned_data["name"], actor=principal, values=values
+                )
+            else:
+                saved = registry_update(registry=instance, actor=principal, values=values)
+        except Forbidden:
+            raise
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Saved {saved.name}.")
+            return redirect("registries:registry_detail", registry=saved.name)
+    return render(
+        request,
+        "registries/registry_form.html",
+        {"form": form, "registry": instance},
+        status=400 if request.method == "POST" else 200,
+    )
