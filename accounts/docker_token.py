@@ -2,56 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from accounts.auth.credentials import user_for_password
-from accounts.auth.keys import api_key_authenticate
-from accounts.auth.throttle import BLOCKED_MESSAGE, login_blocked, login_failed, login_succeeded
+from accounts.auth.basic import BadCredentials, Throttled, principal_from_basic
 from accounts.models import Permission
 from accounts.permissions import Principal
 from accounts.tokens import mint_token, parse_scope
-
-API_USER = "api"
-
-
-class BadCredentials(Exception):
-    pass
-
-
-class Throttled(BadCredentials):
-    """Too many failed passwords for this user name from this address: refused a while."""
-
-
-def principal_from_basic(header: str, request: HttpRequest | None = None) -> Principal | None:
-    """Principal for a `Basic user:password` or `Basic api:<key>` header; None when absent."""
-    if not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise BadCredentials("malformed Basic credentials") from exc
-    username, sep, secret = decoded.partition(":")
-    if not sep:
-        raise BadCredentials("malformed Basic credentials")
-    if username.lower() == API_USER:
-        key = api_key_authenticate(secret)
-        if key is None:
-            raise BadCredentials("unknown, expired or revoked API key")
-        user = key.user if key.kind == key.Kind.PERSONAL else None
-        return Principal(user=user, api_key=key)
-    if login_blocked(username, request):
-        raise Throttled(BLOCKED_MESSAGE)
-    user = user_for_password(username, secret)
-    if user is None:
-        login_failed(username, request)
-        raise BadCredentials("wrong user name or password")
-    login_succeeded(username, request)
-    return Principal(user=user)
 
 
 def granted_actions(principal: Principal, scope: dict) -> list[str]:

@@ -93,8 +93,9 @@ def api_keys_for(*, principal: Principal) -> QuerySet[ApiKey]:
     keys = api_key_list().order_by("-created_at", "-id")
     if principal.is_administrator():
         return keys
-    if principal.user is not None and (principal.api_key is None
-                                       or principal.api_key.kind == ApiKey.Kind.PERSONAL):
+    if principal.user is not None and (
+        principal.api_key is None or principal.api_key.kind == ApiKey.Kind.PERSONAL
+    ):
         return keys.filter(kind=ApiKey.Kind.PERSONAL, user=principal.user)
     raise Forbidden("Listing API keys needs Administer (or a person's own credentials).")
 

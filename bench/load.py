@@ -41,9 +41,16 @@ def main() -> None:
         run.wait_healthy()
         repos = [f"load/app{n}" for n in range(args.images)]
         for n, repo in enumerate(repos):
-            push_image(f"localhost:{run.registry}", f"devdocker/{repo}", "1.0", layers=2,
-                       layer_size=64 * 1024, creds=f"Admin:{PASSWORD}", tmp_path=tmp / f"i{n}",
-                       seed=n)
+            push_image(
+                f"localhost:{run.registry}",
+                f"devdocker/{repo}",
+                "1.0",
+                layers=2,
+                layer_size=64 * 1024,
+                creds=f"Admin:{PASSWORD}",
+                tmp_path=tmp / f"i{n}",
+                seed=n,
+            )
         time.sleep(1.5)  # notifications index the pushes
         results: list[tuple[str, int, float]] = []
         lock = threading.Lock()
@@ -55,25 +62,35 @@ def main() -> None:
             session.auth = ("Admin", PASSWORD)
             while time.monotonic() < deadline:
                 repo = rng.choice(repos)
-                kind = rng.choices(["page", "tag", "list", "promote", "status"],
-                                   weights=[3, 3, 2, 1, 1])[0]
+                kind = rng.choices(
+                    ["page", "tag", "list", "promote", "status"], weights=[3, 3, 2, 1, 1]
+                )[0]
                 started = time.perf_counter()
                 try:
                     if kind == "page":
-                        path = rng.choice(["/", "/registries/devdocker/", "/promotions/",
-                                           "/registries/rcdocker/"])
+                        path = rng.choice(
+                            ["/", "/registries/devdocker/", "/promotions/", "/registries/rcdocker/"]
+                        )
                         r = session.get(run.url + path, timeout=60)
                     elif kind == "tag":
-                        r = session.get(f"{run.url}/registries/devdocker/images/{repo}:1.0",
-                                        timeout=60)
+                        r = session.get(
+                            f"{run.url}/registries/devdocker/images/{repo}:1.0", timeout=60
+                        )
                     elif kind == "list":
-                        r = session.get(run.url + "/api/promotions/list?fromFeed=devdocker",
-                                        timeout=60)
+                        r = session.get(
+                            run.url + "/api/promotions/list?fromFeed=devdocker", timeout=60
+                        )
                     elif kind == "promote":
-                        r = session.post(run.url + "/api/promotions/promote?async=true",
-                                         data={"name": repo, "version": "1.0",
-                                               "fromFeed": "devdocker", "toFeed": "rcdocker"},
-                                         timeout=60)
+                        r = session.post(
+                            run.url + "/api/promotions/promote?async=true",
+                            data={
+                                "name": repo,
+                                "version": "1.0",
+                                "fromFeed": "devdocker",
+                                "toFeed": "rcdocker",
+                            },
+                            timeout=60,
+                        )
                     else:
                         r = session.get(run.url + "/healthz", timeout=60)
                     status = r.status_code
@@ -92,19 +109,26 @@ def main() -> None:
         # Let queued promotions finish, then count their outcomes.
         outcome = Counter()
         time.sleep(5)
-        listing = requests.get(run.url + "/api/promotions/list?fromFeed=devdocker",
-                               auth=("Admin", PASSWORD), timeout=60).json()
+        listing = requests.get(
+            run.url + "/api/promotions/list?fromFeed=devdocker",
+            auth=("Admin", PASSWORD),
+            timeout=60,
+        ).json()
         promoted = sum(len(item["promotions"]) for item in listing)
         for _, status, _ in results:
             outcome["5xx" if status >= 500 else "error" if status < 0 else str(status)] += 1
         latencies = sorted(d for _, _, d in results)
-        print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores; "
-              f"date {time.strftime('%Y-%m-%d')}; {args.clients} clients, {args.seconds:.0f} s, "
-              f"{args.web_workers} gunicorn workers x 4 threads, SQLite (make run default)")
+        print(
+            f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores; "
+            f"date {time.strftime('%Y-%m-%d')}; {args.clients} clients, {args.seconds:.0f} s, "
+            f"{args.web_workers} gunicorn workers x 4 threads, SQLite (make run default)"
+        )
         print(f"requests: {len(results)} in {elapsed:.1f} s = {len(results) / elapsed:.1f} req/s")
-        print(f"latency: median {statistics.median(latencies) * 1000:.0f} ms, "
-              f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.0f} ms, "
-              f"max {latencies[-1] * 1000:.0f} ms")
+        print(
+            f"latency: median {statistics.median(latencies) * 1000:.0f} ms, "
+            f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.0f} ms, "
+            f"max {latencies[-1] * 1000:.0f} ms"
+        )
         by_kind = Counter(kind for kind, _, _ in results)
         print("by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
         print("statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(outcome.items())))

@@ -48,8 +48,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 def start(name: str) -> BackingRegistry:
     port = free_port()
-    config = write_registry_config(DATA / f"{name}.json", port=port,
-                                   storage_dir=str(DATA / name))
+    config = write_registry_config(DATA / f"{name}.json", port=port, storage_dir=str(DATA / name))
     registry = BackingRegistry(config, port=port)
     registry.start()
     return registry
@@ -87,8 +86,9 @@ class PeakRss:
 
 def promote_once(source: Registry, target: Registry, repo: str) -> tuple[float, object]:
     started = time.perf_counter()
-    promotion = promotion_request(source=source, repository=repo, tag="1.0", target=target,
-                                  actor=Principal.promoter())
+    promotion = promotion_request(
+        source=source, repository=repo, tag="1.0", target=target, actor=Principal.promoter()
+    )
     promotion = promotion_execute(promotion_id=promotion.pk)
     elapsed = time.perf_counter() - started
     assert promotion.status == "succeeded", promotion.error
@@ -100,8 +100,9 @@ def promote_via_worker(source: Registry, target: Registry, repo: str) -> float:
     from registries.models import Promotion
 
     started = time.perf_counter()
-    promotion = promotion_request(source=source, repository=repo, tag="1.0", target=target,
-                                  actor=Principal.promoter())
+    promotion = promotion_request(
+        source=source, repository=repo, tag="1.0", target=target, actor=Principal.promoter()
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status = Promotion.objects.values_list("status", flat=True).get(pk=promotion.pk)
@@ -115,15 +116,38 @@ def promote_via_worker(source: Registry, target: Registry, repo: str) -> float:
 
 def start_worker() -> subprocess.Popen:
     env = {**os.environ, "PROMOTER_TASKS_BACKEND": "django_tasks_db.DatabaseBackend"}
-    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker", "--queue-name",
-                             "*", "--interval", "0.05", "--no-startup-delay"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "worker",
+            "--queue-name",
+            "*",
+            "--interval",
+            "0.05",
+            "--no-startup-delay",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def skopeo_once(src: str, dst: str) -> float:
     started = time.perf_counter()
-    subprocess.run(["skopeo", "copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
-                    "-q", src, dst], check=True)
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "-q",
+            src,
+            dst,
+        ],
+        check=True,
+    )
     return time.perf_counter() - started
 
 
@@ -134,15 +158,27 @@ def bench_same_host() -> dict:
         ours, theirs = [], []
         for run in range(RUNS):
             repo = f"bench/same{run}"
-            push_image(hostport(reg), f"src/{repo}", "1.0", layers=10, layer_size=2 * 1024 * 1024,
-                       tmp_path=DATA / f"img-same-{run}", seed=run)
-            target = Registry.objects.create(name=f"bench-dst{run}", endpoint=reg.url,
-                                             namespace=f"dst{run}")
+            push_image(
+                hostport(reg),
+                f"src/{repo}",
+                "1.0",
+                layers=10,
+                layer_size=2 * 1024 * 1024,
+                tmp_path=DATA / f"img-same-{run}",
+                seed=run,
+            )
+            target = Registry.objects.create(
+                name=f"bench-dst{run}", endpoint=reg.url, namespace=f"dst{run}"
+            )
             elapsed, promotion = promote_once(source, target, repo)
             assert promotion.blobs_mounted == promotion.blobs_total
             ours.append(elapsed)
-            theirs.append(skopeo_once(f"docker://{hostport(reg)}/src/{repo}:1.0",
-                                      f"docker://{hostport(reg)}/sk{run}/{repo}:1.0"))
+            theirs.append(
+                skopeo_once(
+                    f"docker://{hostport(reg)}/src/{repo}:1.0",
+                    f"docker://{hostport(reg)}/sk{run}/{repo}:1.0",
+                )
+            )
         # The same, end to end through the real worker process (django-tasks-db).
         from django.test import override_settings
 
@@ -150,12 +186,18 @@ def bench_same_host() -> dict:
         time.sleep(3)  # let it boot: we measure queueing and copying, not Django's start-up
         via_worker = []
         try:
-            with override_settings(TASKS={"default": {
-                    "BACKEND": "django_tasks_db.DatabaseBackend",
-                    "QUEUES": ["default", "promotions"]}}):
+            with override_settings(
+                TASKS={
+                    "default": {
+                        "BACKEND": "django_tasks_db.DatabaseBackend",
+                        "QUEUES": ["default", "promotions"],
+                    }
+                }
+            ):
                 for run in range(RUNS):
-                    target = Registry.objects.create(name=f"bench-w{run}", endpoint=reg.url,
-                                                     namespace=f"w{run}")
+                    target = Registry.objects.create(
+                        name=f"bench-w{run}", endpoint=reg.url, namespace=f"w{run}"
+                    )
                     via_worker.append(promote_via_worker(source, target, f"bench/same{run}"))
         finally:
             worker.terminate()
@@ -173,15 +215,25 @@ def bench_cross_host() -> dict:
         ours, theirs, growth = [], [], []
         for run in range(RUNS):
             repo = f"bench/cross{run}"
-            push_image(hostport(a), repo, "1.0", layers=5, layer_size=20 * 1024 * 1024,
-                       tmp_path=DATA / f"img-cross-{run}", seed=100 + run)
+            push_image(
+                hostport(a),
+                repo,
+                "1.0",
+                layers=5,
+                layer_size=20 * 1024 * 1024,
+                tmp_path=DATA / f"img-cross-{run}",
+                seed=100 + run,
+            )
             with PeakRss() as rss:
                 elapsed, promotion = promote_once(source, target, repo)
             assert promotion.blobs_copied == promotion.blobs_total
             ours.append(elapsed)
             growth.append(rss.peak - rss.base)
-            theirs.append(skopeo_once(f"docker://{hostport(a)}/{repo}:1.0",
-                                      f"docker://{hostport(b)}/sk/{repo}:1.0"))
+            theirs.append(
+                skopeo_once(
+                    f"docker://{hostport(a)}/{repo}:1.0", f"docker://{hostport(b)}/sk/{repo}:1.0"
+                )
+            )
         return {"promoter": ours, "skopeo": theirs, "rss_growth": growth}
     finally:
         a.stop()
@@ -196,8 +248,10 @@ def fmt(values: list[float]) -> str:
 def main() -> None:
     same = bench_same_host()
     cross = bench_cross_host()
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, date {time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, date {time.strftime('%Y-%m-%d')}"
+    )
     print("same host, 10 layers x 2 MiB (mount):")
     print(f"  promoter request->succeeded  {fmt(same['promoter'])}  (executed in-process)")
     print(f"  skopeo copy --all            {fmt(same['skopeo'])}")

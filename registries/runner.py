@@ -27,7 +27,7 @@ from registries.oci.errors import (
     RegistryError,
 )
 from registries.oci.inspect import ImageSummary, describe_image
-from registries.services.tags import history_record, tag_upsert
+from registries.records import history_record, tag_upsert
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,12 @@ import pytest
 
 CHROMIUM = os.environ.get("PROMOTER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 SHOTS = Path(os.environ.get("PROMOTER_SHOTS", "/tmp/shots"))
 
@@ -32,8 +36,9 @@ def browser():
 
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                  headless=True)
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
             try:
                 yield chromium
             finally:

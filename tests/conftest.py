@@ -42,8 +42,11 @@ def portal(live_server, tmp_path_factory):
     port = free_port()
     root = tmp_path_factory.mktemp("bundled-registry")
     config = write_bundled_registry_config(
-        root / "config.json", port=port, storage_dir=root / "storage",
-        notify_base=live_server.url, realm_base=live_server.url,
+        root / "config.json",
+        port=port,
+        storage_dir=root / "storage",
+        notify_base=live_server.url,
+        realm_base=live_server.url,
     )
     registry = BackingRegistry(config, port=port)
     registry.start()

@@ -61,18 +61,46 @@ def pytest_load_initial_conftests(early_config, parser, args):
     root.chmod(0o755)
     port = _free_port()
     subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(datadir), "-U", "promoter", "-A", "trust",
-                      "-E", "UTF8", "--no-sync"]),
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        _as_postgres(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "promoter",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-o", options, "-l",
-                      str(root / "log"), "-w", "-t", "30", "start"]),
-        check=True, stdout=subprocess.DEVNULL,
+        _as_postgres(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                options,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     _state.update(root=root, datadir=datadir, options=options)
     os.environ["DATABASE_URL"] = f"postgres://promoter@127.0.0.1:{port}/postgres"
@@ -89,12 +117,14 @@ def pg_restart(down_for: float = 0.0, during: Callable[[], None] | None = None) 
     if not down_for and during is None:
         subprocess.run(
             _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "restart"]),
-            check=True, stdout=subprocess.DEVNULL,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         return
     subprocess.run(
         _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
-        check=True, stdout=subprocess.DEVNULL,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     try:
         if during is not None:
@@ -102,9 +132,23 @@ def pg_restart(down_for: float = 0.0, during: Callable[[], None] | None = None) 
         time.sleep(down_for)
     finally:
         subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-o", _state["options"], "-l",
-                          str(_state["root"] / "log"), "-w", "-t", "30", "start"]),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_postgres(
+                [
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-o",
+                    _state["options"],
+                    "-l",
+                    str(_state["root"] / "log"),
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
 
 
@@ -114,7 +158,8 @@ def pytest_unconfigure(config):
         return
     subprocess.run(
         _as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (datadir / "postmaster.pid").exists():

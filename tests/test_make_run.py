@@ -19,8 +19,13 @@ def test_run_serves_the_demo_shows_a_push_within_two_seconds_and_stops_cleanly(t
         home = requests.get(run.url + "/", auth=("Admin", PASSWORD), timeout=5)
         for name in ("devdocker", "rcdocker", "proddocker"):
             assert name in home.text
-        info = push_image(f"localhost:{run.registry}", "devdocker/demo/app", "1.0",
-                          creds=f"Admin:{PASSWORD}", tmp_path=tmp_path / "img")
+        info = push_image(
+            f"localhost:{run.registry}",
+            "devdocker/demo/app",
+            "1.0",
+            creds=f"Admin:{PASSWORD}",
+            tmp_path=tmp_path / "img",
+        )
         pushed_at = time.monotonic()
         page_url = run.url + "/registries/devdocker/images/demo/app:1.0"
         while True:
@@ -38,10 +43,11 @@ def test_run_serves_the_demo_shows_a_push_within_two_seconds_and_stops_cleanly(t
     again = Run(data)
     try:
         again.wait_healthy()
-        page = requests.get(again.url + "/registries/devdocker/images/demo/app:1.0",
-                            auth=("Admin", PASSWORD), timeout=5)
+        page = requests.get(
+            again.url + "/registries/devdocker/images/demo/app:1.0",
+            auth=("Admin", PASSWORD),
+            timeout=5,
+        )
         assert page.status_code == 200 and info.digest in page.text
     finally:
         assert again.stop() == []
-
-

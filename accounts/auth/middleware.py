@@ -15,8 +15,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, JsonResponse
 
+from accounts.auth.basic import API_USER, BadCredentials, Throttled, principal_from_basic
 from accounts.auth.keys import api_key_authenticate
-from accounts.docker_token import API_USER, BadCredentials, Throttled, principal_from_basic
 from accounts.permissions import Principal
 
 API_PREFIX = "/api/"

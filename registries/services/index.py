@@ -9,12 +9,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.permissions import Principal
-from registries.connections import client_for
+from registries.connections import bundled_client, client_for
 from registries.models import Registry, Repository, Tag
 from registries.oci.errors import NameUnknown, RegistryError
 from registries.oci.inspect import ImageSummary, describe_image
+from registries.records import history_record, tag_remove, tag_upsert
 from registries.selectors import registry_for_path
-from registries.services.tags import history_record, tag_remove, tag_upsert
 
 log = logging.getLogger(__name__)
 SYNC_ACTOR = "sync"
@@ -113,6 +113,22 @@ def notification_apply(*, event: dict, describe) -> str:
     except IntegrityError:
         return "duplicate"
     return "deleted" if removed else "unchanged"
+
+
+def notifications_apply(*, events: list) -> list[str]:
+    """Apply a batch of notification events from the bundled registry; one outcome each."""
+    client = bundled_client()
+    outcomes = []
+    for event in events:
+        if not isinstance(event, dict):
+            outcomes.append("invalid")
+            continue
+        outcomes.append(
+            notification_apply(
+                event=event, describe=lambda path, ref: describe_image(client, path, ref)
+            )
+        )
+    return outcomes
 
 
 # --- sync -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from registries.tasks import promote
 
 log = logging.getLogger(__name__)
 
+
 def promotion_request(
     *,
     source: Registry,

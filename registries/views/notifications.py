@@ -10,9 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from registries.connections import bundled_client
-from registries.oci.inspect import describe_image
-from registries.services.index import notification_apply
+from registries.services.index import notifications_apply
 
 
 @csrf_exempt
@@ -30,15 +28,4 @@ def registry_notifications(request: HttpRequest) -> JsonResponse:
             raise ValueError("events is not a list")
     except (ValueError, AttributeError):
         return JsonResponse({"error": 'body must be {"events": [...]}'}, status=400)
-    client = bundled_client()
-    outcomes = []
-    for event in events:
-        if not isinstance(event, dict):
-            outcomes.append("invalid")
-            continue
-        outcomes.append(
-            notification_apply(
-                event=event, describe=lambda path, ref: describe_image(client, path, ref)
-            )
-        )
-    return JsonResponse({"outcomes": outcomes})
+    return JsonResponse({"outcomes": notifications_apply(events=events)})

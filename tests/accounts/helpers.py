@@ -22,24 +22,50 @@ def pipeline() -> dict[str, Registry]:
     return {r.name: r for r in Registry.objects.all()}
 
 
-def grant(task: str, *, user=None, group=None, anonymous=False, registry: Registry | None = None,
-          restrict: bool = False) -> Privilege:
+def grant(
+    task: str,
+    *,
+    user=None,
+    group=None,
+    anonymous=False,
+    registry: Registry | None = None,
+    restrict: bool = False,
+) -> Privilege:
     return Privilege.objects.create(
-        task=Task.objects.get(name=task), user=user, group=group, anonymous=anonymous,
+        task=Task.objects.get(name=task),
+        user=user,
+        group=group,
+        anonymous=anonymous,
         registry=registry,
         effect=Privilege.Effect.RESTRICT if restrict else Privilege.Effect.GRANT,
     )
 
 
-def make_key(kind: str, *, user=None, registries=(), permissions=(), areas=(),
-             name: str | None = None,
-             expires_at: dt.datetime | None = None) -> tuple[ApiKey, str]:
+def make_key(
+    kind: str,
+    *,
+    user=None,
+    registries=(),
+    permissions=(),
+    areas=(),
+    name: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[ApiKey, str]:
     """A key made the way the API Keys page makes it (by the system principal)."""
-    actor = Principal.promoter() if user is None or kind != ApiKey.Kind.PERSONAL else Principal(
-        user=user)
+    actor = (
+        Principal.promoter()
+        if user is None or kind != ApiKey.Kind.PERSONAL
+        else Principal(user=user)
+    )
     return api_key_create(
-        name=name or f"key-{uuid.uuid4().hex[:6]}", kind=kind, user=user, actor=actor,
-        registries=registries, permissions=permissions, areas=areas, expires_at=expires_at,
+        name=name or f"key-{uuid.uuid4().hex[:6]}",
+        kind=kind,
+        user=user,
+        actor=actor,
+        registries=registries,
+        permissions=permissions,
+        areas=areas,
+        expires_at=expires_at,
     )
 
 

@@ -31,8 +31,14 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "PROMOTER_DATA_DIR": str(tmp_path),
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for browser tests, never in deployment
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "clean" in result.stdout

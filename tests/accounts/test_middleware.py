@@ -63,8 +63,9 @@ def test_a_key_is_accepted_in_every_documented_place(regs, where):
 
 def test_a_person_may_use_basic_user_and_password(regs):
     user = get_user_model().objects.create_user("gina", password=PASSWORD)
-    request = RequestFactory().get("/api/registries",
-                                   headers={"Authorization": basic("gina", PASSWORD)})
+    request = RequestFactory().get(
+        "/api/registries", headers={"Authorization": basic("gina", PASSWORD)}
+    )
     _, seen = run(request)
     assert seen.principal.user == user and seen.user == user
 
@@ -76,9 +77,14 @@ def test_personal_keys_act_as_their_user(regs):
     assert seen.principal.user == user and seen.user == user
 
 
-@pytest.mark.parametrize("headers", [{"X-ApiKey": "pk_nope"},
-                                     {"Authorization": basic("api", "pk_nope")},
-                                     {"Authorization": basic("nobody", "wrong")}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-ApiKey": "pk_nope"},
+        {"Authorization": basic("api", "pk_nope")},
+        {"Authorization": basic("nobody", "wrong")},
+    ],
+)
 def test_bad_credentials_on_the_api_get_403_json(regs, headers):
     response = Client().get("/api/registries", headers=headers)
     assert response.status_code == 403
@@ -98,8 +104,9 @@ def test_feed_key_request_never_acts_as_the_session_user(regs):
     _, raw = make_key(ApiKey.Kind.FEED, registries=[regs["devdocker"]], permissions=["view"])
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
-    response = client.post("/administration/tasks", {"name": "Sneaky", "permissions": ["view"],
-                                                     "key": raw})
+    response = client.post(
+        "/administration/tasks", {"name": "Sneaky", "permissions": ["view"], "key": raw}
+    )
     assert response.status_code == 403
     assert not Task.objects.filter(name="Sneaky").exists()
 
@@ -116,7 +123,10 @@ def test_csrf_is_enforced_for_session_users(regs):
 def test_key_authenticated_requests_are_exempt_from_csrf(regs):
     _, raw = make_key(ApiKey.Kind.SYSTEM)
     client = Client(enforce_csrf_checks=True)
-    response = client.post("/administration/tasks", {"name": "ByKey", "permissions": ["view"]},
-                           headers={"X-ApiKey": raw})
+    response = client.post(
+        "/administration/tasks",
+        {"name": "ByKey", "permissions": ["view"]},
+        headers={"X-ApiKey": raw},
+    )
     assert response.status_code == 302
     assert Task.objects.filter(name="ByKey").exists()

@@ -12,9 +12,16 @@ from tests.accounts.helpers import grant, make_key, pipeline
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/administration/", "/administration/users-tasks", "/administration/tasks",
-         "/administration/api-keys", "/administration/api-keys/new", "/administration/users",
-         "/administration/users/new", "/administration/groups/new"]
+PAGES = [
+    "/administration/",
+    "/administration/users-tasks",
+    "/administration/tasks",
+    "/administration/api-keys",
+    "/administration/api-keys/new",
+    "/administration/users",
+    "/administration/users/new",
+    "/administration/groups/new",
+]
 
 
 @pytest.fixture
@@ -55,10 +62,15 @@ def test_other_people_get_the_403_page(regs, path):
 
 def test_a_user_granted_administer_becomes_staff_and_sees_administration(admin_client, regs):
     carol = get_user_model().objects.create_user("carol", password="x" * 12)
-    response = admin_client.post("/administration/users-tasks", {
-        "task": Task.objects.get(name="Administer").pk, "principal": f"user:{carol.pk}",
-        "registry": "", "effect": "grant",
-    })
+    response = admin_client.post(
+        "/administration/users-tasks",
+        {
+            "task": Task.objects.get(name="Administer").pk,
+            "principal": f"user:{carol.pk}",
+            "registry": "",
+            "effect": "grant",
+        },
+    )
     assert response.status_code == 302
     carol.refresh_from_db()
     assert carol.is_staff
@@ -70,18 +82,29 @@ def test_a_user_granted_administer_becomes_staff_and_sees_administration(admin_c
 
 
 def test_create_a_custom_task_and_grant_it_on_one_registry(admin_client, regs):
-    response = admin_client.post("/administration/tasks", {
-        "name": "Release Manager", "description": "Promotes to production",
-        "permissions": ["view", "promote"],
-    }, follow=True)
+    response = admin_client.post(
+        "/administration/tasks",
+        {
+            "name": "Release Manager",
+            "description": "Promotes to production",
+            "permissions": ["view", "promote"],
+        },
+        follow=True,
+    )
     assert b"Created the task Release Manager" in response.content
     task = Task.objects.get(name="Release Manager")
     assert task.permissions == ["view", "promote"] and not task.built_in
     dave = get_user_model().objects.create_user("dave", password="x" * 12)
-    response = admin_client.post("/administration/users-tasks", {
-        "task": task.pk, "principal": f"user:{dave.pk}", "registry": regs["proddocker"].pk,
-        "effect": "grant",
-    }, follow=True)
+    response = admin_client.post(
+        "/administration/users-tasks",
+        {
+            "task": task.pk,
+            "principal": f"user:{dave.pk}",
+            "registry": regs["proddocker"].pk,
+            "effect": "grant",
+        },
+        follow=True,
+    )
     assert b"Release Manager" in response.content
     assert Principal(user=dave).has("promote", regs["proddocker"])
     assert not Principal(user=dave).has("promote", regs["rcdocker"])
@@ -90,15 +113,17 @@ def test_create_a_custom_task_and_grant_it_on_one_registry(admin_client, regs):
 def test_built_in_tasks_cannot_be_changed_or_deleted(admin_client, regs):
     task = Task.objects.get(name="Publish Packages")
     admin_client.post(f"/administration/tasks/{task.pk}/delete")
-    admin_client.post(f"/administration/tasks/{task.pk}/edit",
-                      {"name": "x", "permissions": ["administer"]})
+    admin_client.post(
+        f"/administration/tasks/{task.pk}/edit", {"name": "x", "permissions": ["administer"]}
+    )
     task.refresh_from_db()
     assert task.name == "Publish Packages" and task.permissions == ["view", "publish"]
 
 
 def test_task_names_are_unique_and_need_a_permission(admin_client, regs):
-    response = admin_client.post("/administration/tasks", {"name": "Publish Packages",
-                                                           "permissions": ["view"]})
+    response = admin_client.post(
+        "/administration/tasks", {"name": "Publish Packages", "permissions": ["view"]}
+    )
     assert response.status_code == 400 and b"already exists" in response.content
     response = admin_client.post("/administration/tasks", {"name": "Nothing"})
     assert response.status_code == 400 and b"This field is required" in response.content
@@ -110,11 +135,19 @@ def test_privileges_for_groups_and_anonymous_and_removal(admin_client, regs):
 
     qa = Group.objects.get(name="qa")
     view = Task.objects.get(name="View & Download Packages")
-    admin_client.post("/administration/users-tasks", {
-        "task": view.pk, "principal": f"group:{qa.pk}", "registry": "", "effect": "restrict"})
-    admin_client.post("/administration/users-tasks", {
-        "task": view.pk, "principal": "anonymous", "registry": regs["devdocker"].pk,
-        "effect": "grant"})
+    admin_client.post(
+        "/administration/users-tasks",
+        {"task": view.pk, "principal": f"group:{qa.pk}", "registry": "", "effect": "restrict"},
+    )
+    admin_client.post(
+        "/administration/users-tasks",
+        {
+            "task": view.pk,
+            "principal": "anonymous",
+            "registry": regs["devdocker"].pk,
+            "effect": "grant",
+        },
+    )
     assert Privilege.objects.filter(group=qa, effect="restrict", registry=None).exists()
     anon = Privilege.objects.get(anonymous=True)
     page = admin_client.get("/administration/users-tasks").content.decode()
@@ -124,10 +157,15 @@ def test_privileges_for_groups_and_anonymous_and_removal(admin_client, regs):
 
 
 def test_feed_key_is_shown_once(admin_client, regs):
-    response = admin_client.post("/administration/api-keys/new", {
-        "name": "ci", "kind": "feed", "registries": [regs["devdocker"].pk],
-        "permissions": ["view", "publish"],
-    })
+    response = admin_client.post(
+        "/administration/api-keys/new",
+        {
+            "name": "ci",
+            "kind": "feed",
+            "registries": [regs["devdocker"].pk],
+            "permissions": ["view", "publish"],
+        },
+    )
     assert response.status_code == 302
     key = ApiKey.objects.get(name="ci")
     page = admin_client.get(response["Location"])
@@ -135,7 +173,7 @@ def test_feed_key_is_shown_once(admin_client, regs):
     assert page["Cache-Control"] == "no-store"
     assert key.key_prefix in html and "only time" in html
     start = html.index(key.key_prefix)
-    raw = html[start:start + 46]
+    raw = html[start : start + 46]
     from accounts.auth.keys import api_key_authenticate, key_hash
 
     assert key_hash(raw) == key.key_hash and api_key_authenticate(raw) == key
@@ -160,17 +198,25 @@ def test_revoke_a_key_from_the_list(admin_client, regs):
 
 
 def test_create_a_user_who_can_sign_in(admin_client, regs):
-    response = admin_client.post("/administration/users/new", {
-        "username": "erin", "email": "erin@example.com", "password1": "a long password 1",
-        "password2": "a long password 1"})
+    response = admin_client.post(
+        "/administration/users/new",
+        {
+            "username": "erin",
+            "email": "erin@example.com",
+            "password1": "a long password 1",
+            "password2": "a long password 1",
+        },
+    )
     assert response.status_code == 302
     assert Client().login(username="erin", password="a long password 1")
 
 
 def test_set_a_password_and_deactivate(admin_client, regs):
     frank = get_user_model().objects.create_user("frank", password="x" * 12)
-    admin_client.post(f"/administration/users/{frank.pk}", {
-        "email": "", "is_active": "on", "password": "another long password"})
+    admin_client.post(
+        f"/administration/users/{frank.pk}",
+        {"email": "", "is_active": "on", "password": "another long password"},
+    )
     assert Client().login(username="frank", password="another long password")
     admin_client.post(f"/administration/users/{frank.pk}", {"email": ""})
     frank.refresh_from_db()
@@ -197,11 +243,16 @@ def test_system_key_limited_to_one_area_is_listed_with_it(admin_client, regs):
     form = admin_client.get("/administration/api-keys/new").content.decode()
     assert 'value="promotions"' in form and "none = full control" in form
 
-    response = admin_client.post("/administration/api-keys/new", {
-        "name": "release-bot", "kind": "system", "areas": ["promotions"],
-        # Ignored for a system key, as the registries of a feed key are.
-        "permissions": ["view"],
-    })
+    response = admin_client.post(
+        "/administration/api-keys/new",
+        {
+            "name": "release-bot",
+            "kind": "system",
+            "areas": ["promotions"],
+            # Ignored for a system key, as the registries of a feed key are.
+            "permissions": ["view"],
+        },
+    )
 
     assert response.status_code == 302
     key = ApiKey.objects.get(name="release-bot")
@@ -221,10 +272,16 @@ def _row(page: str, name: str) -> str:
 
 
 def test_areas_checked_for_another_kind_of_key_are_ignored(admin_client, regs):
-    response = admin_client.post("/administration/api-keys/new", {
-        "name": "ci", "kind": "feed", "registries": [regs["devdocker"].pk],
-        "permissions": ["view"], "areas": ["feeds"],
-    })
+    response = admin_client.post(
+        "/administration/api-keys/new",
+        {
+            "name": "ci",
+            "kind": "feed",
+            "registries": [regs["devdocker"].pk],
+            "permissions": ["view"],
+            "areas": ["feeds"],
+        },
+    )
     assert response.status_code == 302
     assert ApiKey.objects.get(name="ci").permissions == ["view"]
 

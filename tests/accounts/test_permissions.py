@@ -19,8 +19,12 @@ from tests.accounts.helpers import expire, grant, make_key, pipeline
 
 pytestmark = pytest.mark.django_db
 
-VIEW, PUBLISH, PROMOTE, DELETE = (Permission.VIEW, Permission.PUBLISH, Permission.PROMOTE,
-                                  Permission.DELETE)
+VIEW, PUBLISH, PROMOTE, DELETE = (
+    Permission.VIEW,
+    Permission.PUBLISH,
+    Permission.PROMOTE,
+    Permission.DELETE,
+)
 
 
 @pytest.fixture
@@ -116,8 +120,7 @@ def test_inactive_users_may_do_nothing(regs, alice):
 
 
 def test_feed_key_holds_exactly_its_registries_and_permissions(regs):
-    key, _ = make_key(ApiKey.Kind.FEED, registries=[regs["devdocker"]],
-                      permissions=[VIEW, PUBLISH])
+    key, _ = make_key(ApiKey.Kind.FEED, registries=[regs["devdocker"]], permissions=[VIEW, PUBLISH])
     ci = Principal(api_key=key)
     assert ci.has(VIEW, regs["devdocker"]) and ci.can_push(regs["devdocker"])
     assert not ci.has(DELETE, regs["devdocker"])
@@ -128,8 +131,9 @@ def test_feed_key_holds_exactly_its_registries_and_permissions(regs):
 
 
 def test_feed_key_with_publish_on_validated_registry_still_cannot_push(regs):
-    key, _ = make_key(ApiKey.Kind.FEED, registries=[regs["proddocker"]],
-                      permissions=[VIEW, PUBLISH, PROMOTE])
+    key, _ = make_key(
+        ApiKey.Kind.FEED, registries=[regs["proddocker"]], permissions=[VIEW, PUBLISH, PROMOTE]
+    )
     assert not Principal(api_key=key).can_push(regs["proddocker"])
     assert Principal(api_key=key).has(PROMOTE, regs["proddocker"])
 
@@ -235,14 +239,19 @@ def test_api_key_create_keeps_areas_in_a_stable_order(regs):
     assert key.permissions == ["promotions", "api-keys"] == key.areas
 
 
-@pytest.mark.parametrize(("kind", "areas", "message"), [
-    (ApiKey.Kind.SYSTEM, ["promotions", "admin"],
-     "Unknown API area: admin; choose from promotions, feeds, api-keys"),
-    (ApiKey.Kind.FEED, ["promotions"], "Only system keys are limited to API areas"),
-    (ApiKey.Kind.PERSONAL, ["feeds"], "Only system keys are limited to API areas"),
-])
+@pytest.mark.parametrize(
+    ("kind", "areas", "message"),
+    [
+        (
+            ApiKey.Kind.SYSTEM,
+            ["promotions", "admin"],
+            "Unknown API area: admin; choose from promotions, feeds, api-keys",
+        ),
+        (ApiKey.Kind.FEED, ["promotions"], "Only system keys are limited to API areas"),
+        (ApiKey.Kind.PERSONAL, ["feeds"], "Only system keys are limited to API areas"),
+    ],
+)
 def test_api_key_create_refuses_bad_areas(regs, alice, kind, areas, message):
     with pytest.raises(Invalid, match=re.escape(message)):
-        make_key(kind, user=alice, registries=[regs["devdocker"]], permissions=[VIEW],
-                 areas=areas)
+        make_key(kind, user=alice, registries=[regs["devdocker"]], permissions=[VIEW], areas=areas)
     assert not ApiKey.objects.exists()

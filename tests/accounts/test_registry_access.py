@@ -45,8 +45,17 @@ def inspect(portal, ref: str, creds: str | None):
 
 
 def login(portal, user: str, secret: str, tmp_path):
-    return skopeo("login", "--tls-verify=false", "--authfile", str(tmp_path / "auth.json"),
-                  "-u", user, "-p", secret, portal.hostport)
+    return skopeo(
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        str(tmp_path / "auth.json"),
+        "-u",
+        user,
+        "-p",
+        secret,
+        portal.hostport,
+    )
 
 
 def assert_denied(result: subprocess.CompletedProcess) -> None:
@@ -81,20 +90,35 @@ def test_user_with_publish_pushes_to_devdocker_only(demo, pushed):
     publisher = user_with("Publish Packages", registry="devdocker")
     creds = f"{publisher.username}:{PASSWORD}"
     target = other_repo()
-    ok = copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{target}:1.0", src_creds=creds,
-              dest_creds=creds)
+    ok = copy(
+        demo, f"devdocker/{repo}:1.0", f"devdocker/{target}:1.0", src_creds=creds, dest_creds=creds
+    )
     assert ok.returncode == 0, ok.stderr
     assert info.digest in inspect_digest(demo, f"devdocker/{target}:1.0", creds)
 
     viewer = user_with("View & Download Packages", registry="devdocker")
     vcreds = f"{viewer.username}:{PASSWORD}"
-    assert_denied(copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{other_repo()}:1.0",
-                       src_creds=vcreds, dest_creds=vcreds))
+    assert_denied(
+        copy(
+            demo,
+            f"devdocker/{repo}:1.0",
+            f"devdocker/{other_repo()}:1.0",
+            src_creds=vcreds,
+            dest_creds=vcreds,
+        )
+    )
 
 
 def inspect_digest(portal, ref: str, creds: str) -> str:
-    result = skopeo("inspect", "--tls-verify=false", "--creds", creds, "--format",
-                    "{{.Digest}}", f"docker://{portal.hostport}/{ref}")
+    result = skopeo(
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        "--format",
+        "{{.Digest}}",
+        f"docker://{portal.hostport}/{ref}",
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -102,25 +126,51 @@ def inspect_digest(portal, ref: str, creds: str) -> str:
 def test_push_to_proddocker_is_denied_even_for_admin(demo, pushed, admin_creds):
     repo, _ = pushed
     for target in ("proddocker", "rcdocker"):
-        assert_denied(copy(demo, f"devdocker/{repo}:1.0", f"{target}/{repo}:1.0",
-                           src_creds=admin_creds, dest_creds=admin_creds))
+        assert_denied(
+            copy(
+                demo,
+                f"devdocker/{repo}:1.0",
+                f"{target}/{repo}:1.0",
+                src_creds=admin_creds,
+                dest_creds=admin_creds,
+            )
+        )
     ci, raw = make_key(ApiKey.Kind.SYSTEM, name="root")
-    assert_denied(copy(demo, f"devdocker/{repo}:1.0", f"proddocker/{repo}:1.0",
-                       src_creds=admin_creds, dest_creds=f"api:{raw}"))
+    assert_denied(
+        copy(
+            demo,
+            f"devdocker/{repo}:1.0",
+            f"proddocker/{repo}:1.0",
+            src_creds=admin_creds,
+            dest_creds=f"api:{raw}",
+        )
+    )
 
 
 def test_feed_key_pushes_where_allowed_and_history_names_it(demo, pushed, admin_creds):
     repo, info = pushed
     dev = Registry.objects.get(name="devdocker")
-    _, raw = make_key(ApiKey.Kind.FEED, name="ci", registries=[dev],
-                      permissions=[Permission.VIEW, Permission.PUBLISH])
+    _, raw = make_key(
+        ApiKey.Kind.FEED,
+        name="ci",
+        registries=[dev],
+        permissions=[Permission.VIEW, Permission.PUBLISH],
+    )
     target = other_repo()
-    ok = copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{target}:2.0", src_creds=f"api:{raw}",
-              dest_creds=f"api:{raw}")
+    ok = copy(
+        demo,
+        f"devdocker/{repo}:1.0",
+        f"devdocker/{target}:2.0",
+        src_creds=f"api:{raw}",
+        dest_creds=f"api:{raw}",
+    )
     assert ok.returncode == 0, ok.stderr
-    event = wait_for(lambda: HistoryEvent.objects.filter(
-        action=HistoryEvent.Action.PUSHED, registry="devdocker", repository=target, tag="2.0"
-    ).first(), timeout=30)
+    event = wait_for(
+        lambda: HistoryEvent.objects.filter(
+            action=HistoryEvent.Action.PUSHED, registry="devdocker", repository=target, tag="2.0"
+        ).first(),
+        timeout=30,
+    )
     assert event is not None and event.actor == "API key ci"
     assert event.digest == info.digest
     # The key has nothing on rcdocker: not even a pull there.
@@ -132,38 +182,60 @@ def test_personal_key_pushes_as_its_user(demo, pushed):
     publisher = user_with("Publish Packages", registry="devdocker")
     _, raw = make_key(ApiKey.Kind.PERSONAL, user=publisher, name="laptop")
     target = other_repo()
-    ok = copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{target}:1.0", src_creds=f"api:{raw}",
-              dest_creds=f"api:{raw}")
+    ok = copy(
+        demo,
+        f"devdocker/{repo}:1.0",
+        f"devdocker/{target}:1.0",
+        src_creds=f"api:{raw}",
+        dest_creds=f"api:{raw}",
+    )
     assert ok.returncode == 0, ok.stderr
     event = wait_for(lambda: HistoryEvent.objects.filter(repository=target).first(), timeout=30)
     assert event.actor == "API key laptop"
     # The same key cannot do what its user cannot.
     outsider = user_with(None)
     _, raw2 = make_key(ApiKey.Kind.PERSONAL, user=outsider)
-    assert_denied(copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{other_repo()}:1.0",
-                       src_creds=f"api:{raw}", dest_creds=f"api:{raw2}"))
+    assert_denied(
+        copy(
+            demo,
+            f"devdocker/{repo}:1.0",
+            f"devdocker/{other_repo()}:1.0",
+            src_creds=f"api:{raw}",
+            dest_creds=f"api:{raw2}",
+        )
+    )
 
 
 def test_anonymous_pull_works_only_where_anonymous_holds_view(demo, pushed):
     repo, info = pushed
     assert_denied(inspect(demo, f"devdocker/{repo}:1.0", None))
-    grant("View & Download Packages", anonymous=True,
-          registry=Registry.objects.get(name="devdocker"))
+    grant(
+        "View & Download Packages", anonymous=True, registry=Registry.objects.get(name="devdocker")
+    )
     ok = inspect(demo, f"devdocker/{repo}:1.0", None)
     assert ok.returncode == 0, ok.stderr
     assert_denied(inspect(demo, f"rcdocker/{repo}:1.0", None))
     # Anonymous may pull but never push.
-    assert_denied(copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{other_repo()}:1.0",
-                       src_creds=None, dest_creds=None))
+    assert_denied(
+        copy(
+            demo,
+            f"devdocker/{repo}:1.0",
+            f"devdocker/{other_repo()}:1.0",
+            src_creds=None,
+            dest_creds=None,
+        )
+    )
 
 
 def test_expired_and_revoked_keys_are_refused(demo, pushed):
     repo, _ = pushed
     dev = Registry.objects.get(name="devdocker")
-    expired, raw_expired = make_key(ApiKey.Kind.FEED, registries=[dev],
-                                    permissions=[Permission.VIEW, Permission.PUBLISH])
-    revoked, raw_revoked = make_key(ApiKey.Kind.FEED, registries=[dev],
-                                    permissions=[Permission.VIEW, Permission.PUBLISH])
+    expired, raw_expired = make_key(
+        ApiKey.Kind.FEED, registries=[dev], permissions=[Permission.VIEW, Permission.PUBLISH]
+    )
+    revoked, raw_revoked = make_key(
+        ApiKey.Kind.FEED, registries=[dev], permissions=[Permission.VIEW, Permission.PUBLISH]
+    )
     scope = f"repository:devdocker/{repo}:pull"
     assert token(demo, scope, creds=f"api:{raw_expired}").status_code == 200
     expire(expired)
@@ -172,17 +244,26 @@ def test_expired_and_revoked_keys_are_refused(demo, pushed):
         refused = token(demo, scope, creds=f"api:{raw}")
         assert refused.status_code == 401
         assert refused.headers["WWW-Authenticate"].startswith("Basic")
-        result = copy(demo, f"devdocker/{repo}:1.0", f"devdocker/{other_repo()}:1.0",
-                      src_creds=f"api:{raw}", dest_creds=f"api:{raw}")
+        result = copy(
+            demo,
+            f"devdocker/{repo}:1.0",
+            f"devdocker/{other_repo()}:1.0",
+            src_creds=f"api:{raw}",
+            dest_creds=f"api:{raw}",
+        )
         assert result.returncode != 0
         assert "401" in result.stderr or "unauthorized" in result.stderr.lower(), result.stderr
 
 
 def test_token_is_a_jwt_distribution_accepts(demo):
     user = user_with("Publish Packages", registry="devdocker")
-    answer = token(demo, "repository:devdocker/team/api:pull,push,delete",
-                   "repository:proddocker/team/api:pull,push",
-                   "registry:catalog:*", creds=f"{user.username}:{PASSWORD}")
+    answer = token(
+        demo,
+        "repository:devdocker/team/api:pull,push,delete",
+        "repository:proddocker/team/api:pull,push",
+        "registry:catalog:*",
+        creds=f"{user.username}:{PASSWORD}",
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["token"] == body["access_token"] and isinstance(body["expires_in"], int)
@@ -190,9 +271,13 @@ def test_token_is_a_jwt_distribution_accepts(demo):
     header = jwt.get_unverified_header(body["token"])
     assert header["alg"] == "RS256"
     assert header["kid"] == libtrust_kid(cert.public_key())
-    claims = jwt.decode(body["token"], cert.public_key(), algorithms=["RS256"],
-                        audience=settings.PROMOTER_TOKEN_SERVICE,
-                        issuer=settings.PROMOTER_TOKEN_ISSUER)
+    claims = jwt.decode(
+        body["token"],
+        cert.public_key(),
+        algorithms=["RS256"],
+        audience=settings.PROMOTER_TOKEN_SERVICE,
+        issuer=settings.PROMOTER_TOKEN_ISSUER,
+    )
     assert isinstance(claims["aud"], str)
     assert all(isinstance(claims[k], int) for k in ("exp", "nbf", "iat"))
     assert claims["sub"] == user.username
@@ -203,15 +288,21 @@ def test_token_is_a_jwt_distribution_accepts(demo):
 
 
 def test_token_for_keys_names_the_key_and_admin_gets_the_catalog(demo, admin_creds):
-    key, raw = make_key(ApiKey.Kind.FEED, registries=[Registry.objects.get(name="devdocker")],
-                        permissions=[Permission.VIEW])
-    claims = jwt.decode(token(demo, "repository:devdocker/x:pull,push",
-                              creds=f"api:{raw}").json()["token"],
-                        options={"verify_signature": False})
+    key, raw = make_key(
+        ApiKey.Kind.FEED,
+        registries=[Registry.objects.get(name="devdocker")],
+        permissions=[Permission.VIEW],
+    )
+    claims = jwt.decode(
+        token(demo, "repository:devdocker/x:pull,push", creds=f"api:{raw}").json()["token"],
+        options={"verify_signature": False},
+    )
     assert claims["sub"] == f"apikey:{key.pk}"
     assert claims["access"] == [{"type": "repository", "name": "devdocker/x", "actions": ["pull"]}]
-    claims = jwt.decode(token(demo, "registry:catalog:*", creds=admin_creds).json()["token"],
-                        options={"verify_signature": False})
+    claims = jwt.decode(
+        token(demo, "registry:catalog:*", creds=admin_creds).json()["token"],
+        options={"verify_signature": False},
+    )
     assert claims["access"] == [{"type": "registry", "name": "catalog", "actions": ["*"]}]
     assert claims["sub"] == get_user_model().objects.get(username="Admin").username
 
@@ -222,8 +313,10 @@ def test_system_key_limited_to_api_areas_is_denied_by_the_registry(demo, pushed)
     _, full = make_key(ApiKey.Kind.SYSTEM)
     scope = f"repository:devdocker/{repo}:pull,push"
 
-    claims = jwt.decode(token(demo, scope, "registry:catalog:*", creds=f"api:{limited}")
-                        .json()["token"], options={"verify_signature": False})
+    claims = jwt.decode(
+        token(demo, scope, "registry:catalog:*", creds=f"api:{limited}").json()["token"],
+        options={"verify_signature": False},
+    )
     assert claims["access"] == []
     assert_denied(inspect(demo, f"devdocker/{repo}:1.0", creds=f"api:{limited}"))
     assert inspect(demo, f"devdocker/{repo}:1.0", creds=f"api:{full}").returncode == 0

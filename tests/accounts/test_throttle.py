@@ -53,8 +53,9 @@ def test_token_service_refuses_after_too_many_failures(ivy):
 
     def token(password):
         auth = "Basic " + base64.b64encode(f"ivy:{password}".encode()).decode()
-        return client.get("/auth/token", {"service": "promoter-registry"},
-                          headers={"Authorization": auth})
+        return client.get(
+            "/auth/token", {"service": "promoter-registry"}, headers={"Authorization": auth}
+        )
 
     for _ in range(MAX_FAILURES):
         assert token("wrong").status_code == 401

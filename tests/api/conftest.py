@@ -36,8 +36,9 @@ class Api:
         return Api(self.url, key="")
 
 
-def make_key(kind: str = "system", *, user=None, feeds=(), permissions=(), areas=(),
-             name=None) -> str:
+def make_key(
+    kind: str = "system", *, user=None, feeds=(), permissions=(), areas=(), name=None
+) -> str:
     """A key created through accounts.services (the page's way); returns the raw secret.
 
     `areas`: a system key limited to these API areas (none: full control)."""
@@ -48,8 +49,12 @@ def make_key(kind: str = "system", *, user=None, feeds=(), permissions=(), areas
     personal = kind == "personal" and user is not None
     actor = Principal(user=user) if personal else Principal.promoter()
     _, raw = api_key_create(
-        name=name or f"key-{uuid.uuid4().hex[:6]}", kind=kind, user=user, actor=actor,
-        registries=list(Registry.objects.filter(name__in=feeds)), permissions=permissions,
+        name=name or f"key-{uuid.uuid4().hex[:6]}",
+        kind=kind,
+        user=user,
+        actor=actor,
+        registries=list(Registry.objects.filter(name__in=feeds)),
+        permissions=permissions,
         areas=areas,
     )
     return raw

@@ -11,8 +11,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def promote(api: Api, repo: str):
-    return api.post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    return api.post(
+        "/api/promotions/promote",
+        data={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
 
 
 def test_key_limited_to_promotions_promotes_but_manages_nothing(demo, pushed):
@@ -24,14 +26,16 @@ def test_key_limited_to_promotions_promotes_but_manages_nothing(demo, pushed):
     assert promoted.status_code == 200, promoted.text
     assert (promoted.json()["status"], promoted.json()["digest"]) == ("succeeded", info.digest)
     assert HistoryEvent.objects.get(action="promoted", repository=repo).actor == (
-        "API key release-bot")
+        "API key release-bot"
+    )
     assert api.get("/api/promotions/list", params={"packageName": repo}).status_code == 200
     for path in ("/api/management/feeds/list", "/api/api-keys/list"):
         refused = api.get(path)
         assert refused.status_code == 403, refused.text
         assert refused.json()["error"] == (
             f"The API key release-bot is limited to the API areas promotions; {path} is in "
-            f"the {'feeds' if 'feeds' in path else 'api-keys'} API area.")
+            f"the {'feeds' if 'feeds' in path else 'api-keys'} API area."
+        )
     created = api.post("/api/api-keys/create", json={"type": "system", "name": "escalate"})
     assert created.status_code == 403
 
@@ -50,8 +54,9 @@ def test_key_limited_to_feeds_manages_feeds_but_cannot_promote(demo, pushed):
     feeds = api.get("/api/management/feeds/list")
     assert feeds.status_code == 200
     assert {"devdocker", "rcdocker", "proddocker"} <= {f["name"] for f in feeds.json()}
-    created = api.post("/api/management/feeds/create",
-                       json={"name": "qadocker", "feedType": "docker"})
+    created = api.post(
+        "/api/management/feeds/create", json={"name": "qadocker", "feedType": "docker"}
+    )
     assert created.status_code == 201, created.text
     assert api.get("/api/promotions/list").status_code == 403
 
@@ -68,13 +73,18 @@ def test_full_control_system_key_still_does_everything(api, pushed):
 
 
 def test_create_a_limited_key_through_the_api_list_it_and_use_it(api, demo):
-    created = api.post("/api/api-keys/create", json={
-        "type": "system", "name": "keys-bot", "areas": ["api-keys", "feeds"]})
+    created = api.post(
+        "/api/api-keys/create",
+        json={"type": "system", "name": "keys-bot", "areas": ["api-keys", "feeds"]},
+    )
 
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["type"], body["areas"], body["permissions"]) == (
-        "system", ["feeds", "api-keys"], [])
+        "system",
+        ["feeds", "api-keys"],
+        [],
+    )
     listed = {k["name"]: k for k in api.get("/api/api-keys/list").json()}
     assert listed["keys-bot"]["areas"] == ["feeds", "api-keys"]
     limited = Api(demo.url, body["key"])
@@ -84,17 +94,20 @@ def test_create_a_limited_key_through_the_api_list_it_and_use_it(api, demo):
 
 
 def test_a_limited_key_cannot_make_a_key_with_more_power(api, demo):
-    created = api.post("/api/api-keys/create", json={
-        "type": "system", "name": "keys-bot", "areas": ["api-keys"]})
+    created = api.post(
+        "/api/api-keys/create", json={"type": "system", "name": "keys-bot", "areas": ["api-keys"]}
+    )
     limited = Api(demo.url, created.json()["key"])
 
-    for body in ({"type": "system", "name": "root"},
-                 {"type": "system", "name": "wider", "areas": ["api-keys", "promotions"]},
-                 {"type": "feed", "name": "feedy", "feeds": ["devdocker"],
-                  "permissions": ["view"]}):
+    for body in (
+        {"type": "system", "name": "root"},
+        {"type": "system", "name": "wider", "areas": ["api-keys", "promotions"]},
+        {"type": "feed", "name": "feedy", "feeds": ["devdocker"], "permissions": ["view"]},
+    ):
         refused = limited.post("/api/api-keys/create", json=body)
         assert refused.status_code == 400, (body, refused.text)
         assert "can only create system keys limited to some of those areas" in refused.text
-    narrower = limited.post("/api/api-keys/create", json={
-        "type": "system", "name": "same", "areas": ["api-keys"]})
+    narrower = limited.post(
+        "/api/api-keys/create", json={"type": "system", "name": "same", "areas": ["api-keys"]}
+    )
     assert narrower.status_code == 201

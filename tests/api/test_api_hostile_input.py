@@ -24,27 +24,59 @@ BAD_BODIES = [
     (b'"text"', "application/json", 400, "must be a JSON object"),
     (b'{"name": "a", "name": "b"}', "application/json", 400, "more than once"),
     (b"\xff\xfe{}", "application/json", 400, "UTF-8"),
-    (b'{"name": "\\ud800", "version": "1", "fromFeed": "devdocker"}', "application/json", 400,
-     "not valid"),
+    (
+        b'{"name": "\\ud800", "version": "1", "fromFeed": "devdocker"}',
+        "application/json",
+        400,
+        "not valid",
+    ),
     (b"[" * 30000 + b"]" * 30000, "application/json", 400, "not valid JSON"),
-    (b"{\"a\":" * 10000 + b"1" + b"}" * 10000, "application/json", 400, "not valid JSON"),
+    (b'{"a":' * 10000 + b"1" + b"}" * 10000, "application/json", 400, "not valid JSON"),
     (b'{"version": ' + b"9" * 5000 + b"}", "application/json", 400, "not valid JSON"),
-    (b'{"name": "team/api", "version": 1.0, "fromFeed": "devdocker"}', "application/json", 400,
-     "version must be a string"),
-    (b'{"name": ["team/api"], "version": "1", "fromFeed": "devdocker"}', "application/json",
-     400, "name must be a string"),
+    (
+        b'{"name": "team/api", "version": 1.0, "fromFeed": "devdocker"}',
+        "application/json",
+        400,
+        "version must be a string",
+    ),
+    (
+        b'{"name": ["team/api"], "version": "1", "fromFeed": "devdocker"}',
+        "application/json",
+        400,
+        "name must be a string",
+    ),
     (b"<promote/>", "application/xml", 415, "application/json"),
     (b"name=team/api", "text/plain", 415, "application/json"),
-    (b"name=a&name=b&version=1&fromFeed=devdocker", "application/x-www-form-urlencoded", 400,
-     "more than once"),
-    (b"name=t%C3%ABam/api&version=1&fromFeed=devdocker", "application/x-www-form-urlencoded",
-     400, "not a valid repository name"),
-    (b"name=team/api&version=1%0a2&fromFeed=devdocker", "application/x-www-form-urlencoded",
-     400, "control characters"),
-    (b"name=team/api&version=1&fromFeed=dev%00docker", "application/x-www-form-urlencoded",
-     400, "control characters"),
-    (b"name=team/api&version=1&fromFeed=devdocker&key=pk%00x", "application/x-www-form-urlencoded",
-     400, "control characters"),
+    (
+        b"name=a&name=b&version=1&fromFeed=devdocker",
+        "application/x-www-form-urlencoded",
+        400,
+        "more than once",
+    ),
+    (
+        b"name=t%C3%ABam/api&version=1&fromFeed=devdocker",
+        "application/x-www-form-urlencoded",
+        400,
+        "not a valid repository name",
+    ),
+    (
+        b"name=team/api&version=1%0a2&fromFeed=devdocker",
+        "application/x-www-form-urlencoded",
+        400,
+        "control characters",
+    ),
+    (
+        b"name=team/api&version=1&fromFeed=dev%00docker",
+        "application/x-www-form-urlencoded",
+        400,
+        "control characters",
+    ),
+    (
+        b"name=team/api&version=1&fromFeed=devdocker&key=pk%00x",
+        "application/x-www-form-urlencoded",
+        400,
+        "control characters",
+    ),
     (b"--x\r\nbroken", "multipart/form-data; boundary=x", 400, ""),
     (b"", None, 400, "name is required"),
     (b"{}", "application/json", 400, "name is required"),
@@ -57,8 +89,10 @@ def test_bad_promote_bodies_get_a_plain_4xx(api):
         response = _raw(api, PROMOTE, body, content_type)
 
         assert response.status_code == status, (body[:80], response.text)
-        assert response.headers["Content-Type"].startswith("text/plain"), (body[:80],
-                                                                           response.headers)
+        assert response.headers["Content-Type"].startswith("text/plain"), (
+            body[:80],
+            response.headers,
+        )
         assert message in response.text, (body[:80], response.text)
     assert not Promotion.objects.exists()
 
@@ -128,8 +162,10 @@ def test_odd_paths_answer_json_404(api):
 def test_unicode_and_script_in_feed_description_round_trip(api):
     description = "Équipe 🚀 <script>alert(1)</script> \t tabs\nand lines"
 
-    created = api.post("/api/management/feeds/create", json={
-        "name": "unicode-feed", "feedType": "docker", "description": description})
+    created = api.post(
+        "/api/management/feeds/create",
+        json={"name": "unicode-feed", "feedType": "docker", "description": description},
+    )
 
     assert created.status_code == 201, created.text
     assert created.json()["description"] == description
@@ -139,5 +175,7 @@ def test_unicode_and_script_in_feed_description_round_trip(api):
 def test_wrong_methods_are_405(api):
     assert api.get(PROMOTE).status_code == 405
     assert api.post("/api/promotions/list").status_code == 405
-    assert requests.delete(api.url + "/api/management/feeds/get/devdocker",
-                           timeout=10).status_code == 405
+    assert (
+        requests.delete(api.url + "/api/management/feeds/get/devdocker", timeout=10).status_code
+        == 405
+    )

@@ -14,24 +14,43 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # --- feeds --------------------------------------------------------------------------------
 def test_feed_create_get_list_update_delete(api):
-    created = api.post("/api/management/feeds/create", json={
-        "name": "qa-docker", "feedType": "docker", "description": "QA images",
-        "usageType": "validated", "promoteTo": "proddocker"})
+    created = api.post(
+        "/api/management/feeds/create",
+        json={
+            "name": "qa-docker",
+            "feedType": "docker",
+            "description": "QA images",
+            "usageType": "validated",
+            "promoteTo": "proddocker",
+        },
+    )
 
     assert created.status_code == 201, created.text
     assert created.json() == {
-        "name": "qa-docker", "feedType": "docker", "description": "QA images", "active": True,
-        "usageType": "validated", "promoteTo": "proddocker", "endpoint": None, "namespace": None}
+        "name": "qa-docker",
+        "feedType": "docker",
+        "description": "QA images",
+        "active": True,
+        "usageType": "validated",
+        "promoteTo": "proddocker",
+        "endpoint": None,
+        "namespace": None,
+    }
     assert api.get("/api/management/feeds/get/qa-docker").json() == created.json()
     assert "qa-docker" in [f["name"] for f in api.get("/api/management/feeds/list").json()]
 
     # Omitted and null properties stay; "" clears Promote To.
-    updated = api.post("/api/management/feeds/update/qa-docker",
-                       json={"active": False, "description": None, "promoteTo": ""})
+    updated = api.post(
+        "/api/management/feeds/update/qa-docker",
+        json={"active": False, "description": None, "promoteTo": ""},
+    )
     assert updated.status_code == 200, updated.text
-    assert (updated.json()["active"], updated.json()["description"],
-            updated.json()["promoteTo"], updated.json()["usageType"]) == (
-        False, "QA images", None, "validated")
+    assert (
+        updated.json()["active"],
+        updated.json()["description"],
+        updated.json()["promoteTo"],
+        updated.json()["usageType"],
+    ) == (False, "QA images", None, "validated")
     assert Registry.objects.get(name="qa-docker").active is False
 
     deleted = api.post("/api/management/feeds/delete/qa-docker")
@@ -40,9 +59,17 @@ def test_feed_create_get_list_update_delete(api):
 
 
 def test_external_feed_keeps_its_password_secret(api):
-    created = api.post("/api/management/feeds/create", json={
-        "name": "hub-mirror", "feedType": "docker", "endpoint": "https://registry.example.com",
-        "namespace": "mirror", "username": "robot", "password": "s3cret"})
+    created = api.post(
+        "/api/management/feeds/create",
+        json={
+            "name": "hub-mirror",
+            "feedType": "docker",
+            "endpoint": "https://registry.example.com",
+            "namespace": "mirror",
+            "username": "robot",
+            "password": "s3cret",
+        },
+    )
 
     assert created.status_code == 201, created.text
     assert created.json()["endpoint"] == "https://registry.example.com"
@@ -87,8 +114,10 @@ def test_feed_update_cannot_rename_or_change_usage_type(api):
 
 def test_deleting_a_feed_with_promotions_is_400_not_500(api, pushed):
     repo, _ = pushed
-    promoted = api.post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    promoted = api.post(
+        "/api/promotions/promote",
+        data={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
     assert promoted.status_code == 200, promoted.text
 
     response = api.post("/api/management/feeds/delete/rcdocker")
@@ -105,14 +134,23 @@ def test_feed_endpoints_need_manage_feed_or_administer(demo, password):
     creds = {"auth": (manager.username, password)}
 
     assert [f["name"] for f in as_manager.get("/api/management/feeds/list", **creds).json()] == [
-        "devdocker"]
+        "devdocker"
+    ]
     assert as_manager.get("/api/management/feeds/get/devdocker", **creds).status_code == 200
-    assert as_manager.post("/api/management/feeds/update/devdocker",
-                           json={"description": "ours"}, **creds).status_code == 200
+    assert (
+        as_manager.post(
+            "/api/management/feeds/update/devdocker", json={"description": "ours"}, **creds
+        ).status_code
+        == 200
+    )
     # Sees rcdocker? No View there: it does not exist for them.
     assert as_manager.get("/api/management/feeds/get/rcdocker", **creds).status_code == 404
-    assert as_manager.post("/api/management/feeds/create", json={
-        "name": "mine", "feedType": "docker"}, **creds).status_code == 403
+    assert (
+        as_manager.post(
+            "/api/management/feeds/create", json={"name": "mine", "feedType": "docker"}, **creds
+        ).status_code
+        == 403
+    )
     assert as_manager.post("/api/management/feeds/delete/devdocker", **creds).status_code == 403
     as_viewer = {"auth": (viewer.username, password)}
     assert as_manager.get("/api/management/feeds/get/devdocker", **as_viewer).status_code == 403
@@ -124,21 +162,35 @@ def test_feed_endpoints_need_manage_feed_or_administer(demo, password):
 def test_create_a_feed_key_use_it_list_it_and_delete_it(api, demo, pushed):
     repo, _ = pushed
 
-    created = api.post("/api/api-keys/create", json={
-        "type": "feed", "name": "ci-promoter", "description": "promotes from CI",
-        "feeds": ["devdocker", "rcdocker"], "permissions": ["view", "promote"],
-        "expiration": "2099-12-31"})
+    created = api.post(
+        "/api/api-keys/create",
+        json={
+            "type": "feed",
+            "name": "ci-promoter",
+            "description": "promotes from CI",
+            "feeds": ["devdocker", "rcdocker"],
+            "permissions": ["view", "promote"],
+            "expiration": "2099-12-31",
+        },
+    )
 
     assert created.status_code == 201, created.text
     body = created.json()
     secret = body.pop("key")
     assert secret.startswith("pk_")
     assert (body["type"], body["name"], body["feeds"], body["permissions"], body["revoked"]) == (
-        "feed", "ci-promoter", ["devdocker", "rcdocker"], ["view", "promote"], None)
+        "feed",
+        "ci-promoter",
+        ["devdocker", "rcdocker"],
+        ["view", "promote"],
+        None,
+    )
     assert body["expires"].startswith("2099-12-31")
 
-    promoted = Api(demo.url, secret).post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    promoted = Api(demo.url, secret).post(
+        "/api/promotions/promote",
+        data={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["user"] == "API key ci-promoter"
 
@@ -152,8 +204,10 @@ def test_create_a_feed_key_use_it_list_it_and_delete_it(api, demo, pushed):
     deleted = api.post(f"/api/api-keys/delete/{body['id']}")
     assert deleted.status_code == 200, deleted.text
     assert deleted.json()["revoked"] is not None
-    refused = Api(demo.url, secret).post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    refused = Api(demo.url, secret).post(
+        "/api/promotions/promote",
+        data={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
     assert refused.status_code == 403
 
 
@@ -182,8 +236,11 @@ BAD_KEYS = [
     ({"type": "system"}, 400, "name is required"),
     ({"type": "feed", "name": "x", "permissions": ["view"]}, 400, "at least one registry"),
     ({"type": "feed", "name": "x", "feeds": ["devdocker"]}, 400, "at least one permission"),
-    ({"type": "feed", "name": "x", "feeds": ["devdocker"], "permissions": ["administer"]}, 400,
-     "Unknown permission"),
+    (
+        {"type": "feed", "name": "x", "feeds": ["devdocker"], "permissions": ["administer"]},
+        400,
+        "Unknown permission",
+    ),
     ({"type": "feed", "name": "x", "feeds": ["nofeed"], "permissions": ["view"]}, 404, "nofeed"),
     ({"type": "feed", "name": "x", "feeds": "devdocker", "permissions": [1]}, 400, "array"),
     ({"type": "system", "name": "x", "expiration": "tomorrow"}, 400, "ISO 8601"),
@@ -192,11 +249,23 @@ BAD_KEYS = [
     ({"type": "personal", "name": "x"}, 400, "needs the user"),
     ({"type": "system", "name": "x", "permissions": ["root"]}, 400, "Unknown permission"),
     ({"type": "system", "name": "   "}, 400, "name is required"),
-    ({"type": "system", "name": "x", "areas": ["promotions", "root"]}, 400,
-     "Unknown API area: root"),
+    (
+        {"type": "system", "name": "x", "areas": ["promotions", "root"]},
+        400,
+        "Unknown API area: root",
+    ),
     ({"type": "system", "name": "x", "areas": "feeds"}, 400, "areas must be an array"),
-    ({"type": "feed", "name": "x", "feeds": ["devdocker"], "permissions": ["view"],
-      "areas": ["feeds"]}, 400, "Only system keys are limited to API areas"),
+    (
+        {
+            "type": "feed",
+            "name": "x",
+            "feeds": ["devdocker"],
+            "permissions": ["view"],
+            "areas": ["feeds"],
+        },
+        400,
+        "Only system keys are limited to API areas",
+    ),
 ]
 
 
@@ -215,8 +284,12 @@ def test_api_key_delete_of_unknown_or_foreign_key_is_404(api, demo, password):
 
     assert api.post("/api/api-keys/delete/999999").status_code == 404
     assert api.post("/api/api-keys/delete/abc").status_code == 404
-    assert Api(demo.url).post(f"/api/api-keys/delete/{other.pk}",
-                              auth=(person.username, password)).status_code == 404
+    assert (
+        Api(demo.url)
+        .post(f"/api/api-keys/delete/{other.pk}", auth=(person.username, password))
+        .status_code
+        == 404
+    )
     assert Api(demo.url).get("/api/api-keys/list").status_code == 403
 
 
@@ -227,8 +300,11 @@ def test_a_signed_in_browser_session_needs_the_csrf_token_to_write(demo):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(get_user_model().objects.get(username="Admin"))
 
-    forged = browser.post("/api/management/feeds/create", content_type="application/json",
-                          data={"name": "forged", "feedType": "docker"})
+    forged = browser.post(
+        "/api/management/feeds/create",
+        content_type="application/json",
+        data={"name": "forged", "feedType": "docker"},
+    )
     read = browser.get("/api/management/feeds/list")
 
     assert forged.status_code == 403

@@ -17,20 +17,40 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def raw(demo, admin_creds, registry: str, repo: str, tag: str = "1.0") -> bytes:
-    return skopeo_inspect_raw(f"docker://{demo.hostport}/{registry}/{repo}:{tag}",
-                              creds=admin_creds)
+    return skopeo_inspect_raw(
+        f"docker://{demo.hostport}/{registry}/{repo}:{tag}", creds=admin_creds
+    )
 
 
 def test_curl_promote_as_in_progets_docs_copies_the_exact_digest(api, demo, pushed, admin_creds):
     repo, info = pushed
 
     result = subprocess.run(
-        ["curl", "-sS", "-X", "POST", f"{demo.url}/api/promotions/promote",
-         "--header", f"X-ApiKey: {api.key}",
-         "-F", f"name={repo}", "-F", "version=1.0", "-F", "fromFeed=devdocker",
-         "-F", "toFeed=rcdocker", "-F", "comments=Ready for testing",
-         "-w", "\n%{http_code}"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            f"{demo.url}/api/promotions/promote",
+            "--header",
+            f"X-ApiKey: {api.key}",
+            "-F",
+            f"name={repo}",
+            "-F",
+            "version=1.0",
+            "-F",
+            "fromFeed=devdocker",
+            "-F",
+            "toFeed=rcdocker",
+            "-F",
+            "comments=Ready for testing",
+            "-w",
+            "\n%{http_code}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
     body, _, code = result.stdout.rpartition("\n")
@@ -41,28 +61,49 @@ def test_curl_promote_as_in_progets_docs_copies_the_exact_digest(api, demo, push
     assert raw(demo, admin_creds, "rcdocker", repo) == raw(demo, admin_creds, "devdocker", repo)
     event = HistoryEvent.objects.get(action="promoted", repository=repo)
     assert (event.from_registry, event.to_registry, event.comment, event.actor) == (
-        "devdocker", "rcdocker", "Ready for testing", "API key ci")
+        "devdocker",
+        "rcdocker",
+        "Ready for testing",
+        "API key ci",
+    )
 
     listed = api.get("/api/promotions/list", params={"packageName": repo, "toFeed": "rcdocker"})
     assert listed.status_code == 200
     group, _, name = repo.rpartition("/")
     [package] = listed.json()
-    assert (package["packageName"], package["groupName"], package["repository"],
-            package["packageType"], package["version"]) == (name, group, repo, "docker", "1.0")
+    assert (
+        package["packageName"],
+        package["groupName"],
+        package["repository"],
+        package["packageType"],
+        package["version"],
+    ) == (name, group, repo, "docker", "1.0")
     [promotion] = package["promotions"]
-    assert (promotion["fromFeed"], promotion["toFeed"], promotion["user"],
-            promotion["comments"], promotion["digest"]) == (
-        "devdocker", "rcdocker", "API key ci", "Ready for testing", info.digest)
+    assert (
+        promotion["fromFeed"],
+        promotion["toFeed"],
+        promotion["user"],
+        promotion["comments"],
+        promotion["digest"],
+    ) == ("devdocker", "rcdocker", "API key ci", "Ready for testing", info.digest)
 
 
 def test_json_body_with_api_key_property_and_group_promotes(demo, pushed, admin_creds, system_key):
     repo, info = pushed
     group, _, name = repo.rpartition("/")
 
-    response = Api(demo.url).post("/api/promotions/promote", json={
-        "packageName": name, "groupName": group, "version": "1.0", "fromFeed": "devdocker",
-        "toFeed": "rcdocker", "comments": "Tests passed ✓", "API_Key": system_key,
-    })
+    response = Api(demo.url).post(
+        "/api/promotions/promote",
+        json={
+            "packageName": name,
+            "groupName": group,
+            "version": "1.0",
+            "fromFeed": "devdocker",
+            "toFeed": "rcdocker",
+            "comments": "Tests passed ✓",
+            "API_Key": system_key,
+        },
+    )
 
     assert response.status_code == 200, response.text
     assert response.headers["Location"] == f"/api/promotions/status/{response.json()['id']}"
@@ -73,15 +114,23 @@ def test_json_body_with_api_key_property_and_group_promotes(demo, pushed, admin_
 def test_form_body_with_key_field_and_promote_to_default(demo, pushed, admin_creds, system_key):
     repo, info = pushed
 
-    response = Api(demo.url).post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "key": system_key,
-    })
+    response = Api(demo.url).post(
+        "/api/promotions/promote",
+        data={
+            "name": repo,
+            "version": "1.0",
+            "fromFeed": "devdocker",
+            "key": system_key,
+        },
+    )
 
     # No toFeed: devdocker's Promote To registry (rcdocker) is the target.
     assert response.status_code == 200, response.text
     assert response.json()["toFeed"] == "rcdocker"
-    assert Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo).digest == \
-        info.digest
+    assert (
+        Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo).digest
+        == info.digest
+    )
 
 
 def test_basic_auth_as_api_key_and_as_a_person(demo, pushed, password):
@@ -93,8 +142,7 @@ def test_basic_auth_as_api_key_and_as_a_person(demo, pushed, password):
     fields = {"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"}
 
     as_key = api.post("/api/promotions/promote", data=fields, auth=("api", key))
-    as_person = api.post("/api/promotions/promote", data=fields,
-                         auth=("release-bot", password))
+    as_person = api.post("/api/promotions/promote", data=fields, auth=("release-bot", password))
 
     assert as_key.status_code == 200, as_key.text
     assert as_person.status_code == 200, as_person.text
@@ -105,8 +153,10 @@ def test_promote_by_digest_keeps_the_tag(api, demo, pushed):
     repo, info = pushed
     wait_for(lambda: Tag.objects.filter(repository__name=repo).exists(), timeout=10)
 
-    response = api.post("/api/promotions/promote", json={
-        "name": repo, "version": info.digest, "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    response = api.post(
+        "/api/promotions/promote",
+        json={"name": repo, "version": info.digest, "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
 
     assert response.status_code == 200, response.text
     assert (response.json()["version"], response.json()["digest"]) == ("1.0", info.digest)
@@ -115,19 +165,25 @@ def test_promote_by_digest_keeps_the_tag(api, demo, pushed):
 def test_async_answers_202_with_a_status_location_that_reports_progress(api, demo, pushed):
     repo, info = pushed
 
-    response = api.post("/api/promotions/promote?async=true", json={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    response = api.post(
+        "/api/promotions/promote?async=true",
+        json={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
 
     assert response.status_code == 202, response.text
     location = response.headers["Location"]
     assert location.startswith("/api/promotions/status/")
-    status = wait_for(lambda: (s := api.get(location).json())["status"] == "succeeded" and s,
-                      timeout=30)
+    status = wait_for(
+        lambda: (s := api.get(location).json())["status"] == "succeeded" and s, timeout=30
+    )
     assert status["digest"] == info.digest
     progress = status["progress"]
     assert progress["percent"] == 100
-    assert progress["blobsTotal"] == (progress["blobsCopied"] + progress["blobsMounted"]
-                                      + progress["blobsSkipped"]) > 0
+    assert (
+        progress["blobsTotal"]
+        == (progress["blobsCopied"] + progress["blobsMounted"] + progress["blobsSkipped"])
+        > 0
+    )
     # Anyone who may view neither registry sees no such promotion.
     assert Api(demo.url).get(location).status_code in (200, 404)
 
@@ -135,13 +191,19 @@ def test_async_answers_202_with_a_status_location_that_reports_progress(api, dem
 def test_the_wait_is_bounded_then_answers_202(api, demo, pushed, settings):
     repo, _ = pushed
     # No worker picks the promotion up: the API must stop waiting and say where to look.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend",
-                                  "QUEUES": ["default", "promotions"]}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "promotions"],
+        }
+    }
     settings.PROMOTER_API_WAIT_SECONDS = 1
     started = time.monotonic()
 
-    response = api.post("/api/promotions/promote", json={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    response = api.post(
+        "/api/promotions/promote",
+        json={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
 
     assert response.status_code == 202, response.text
     assert 1 <= time.monotonic() - started < 10
@@ -152,8 +214,10 @@ def test_the_wait_is_bounded_then_answers_202(api, demo, pushed, settings):
 def test_waits_for_the_real_worker(demo, pushed, admin_creds, real_worker, system_key):
     repo, info = pushed
 
-    response = Api(demo.url, system_key).post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    response = Api(demo.url, system_key).post(
+        "/api/promotions/promote",
+        data={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "succeeded"
@@ -170,8 +234,10 @@ def test_a_failed_promotion_is_400_with_the_reason(api, demo, pushed, monkeypatc
     monkeypatch.setattr(runner, "_copy", unreachable)
     repo, _ = pushed
 
-    response = api.post("/api/promotions/promote", data={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"})
+    response = api.post(
+        "/api/promotions/promote",
+        data={"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"},
+    )
 
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("text/plain")
@@ -233,13 +299,24 @@ def test_missing_unknown_and_unauthorized_keys_are_403(api, demo, pushed):
 
     missing = _promote(api.anonymous(), name=repo)
     unknown = _promote(Api(demo.url, "pk_not-a-key"), name=repo)
-    unknown_in_body = Api(demo.url).post("/api/promotions/promote", json={
-        "name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker",
-        "API_Key": "pk_not-a-key"})
+    unknown_in_body = Api(demo.url).post(
+        "/api/promotions/promote",
+        json={
+            "name": repo,
+            "version": "1.0",
+            "fromFeed": "devdocker",
+            "toFeed": "rcdocker",
+            "API_Key": "pk_not-a-key",
+        },
+    )
     unauthorized = _promote(Api(demo.url, view_only), name=repo)
 
     assert [r.status_code for r in (missing, unknown, unknown_in_body, unauthorized)] == [
-        403, 403, 403, 403]
+        403,
+        403,
+        403,
+        403,
+    ]
     assert "API key is required" in missing.text
     assert "not valid" in unknown_in_body.text
     assert "needs Promote Packages on rcdocker" in unauthorized.text
@@ -289,14 +366,26 @@ def test_list_is_filtered_by_what_the_caller_may_view(api, demo, pushed):
     viewer = make_key("feed", feeds=["rcdocker"], permissions=["view"])
 
     assert Api(demo.url, outsider).get("/api/promotions/list").json() == []
-    assert [p["repository"] for p in Api(demo.url, viewer).get("/api/promotions/list").json()] \
-        == [repo]
+    assert [p["repository"] for p in Api(demo.url, viewer).get("/api/promotions/list").json()] == [
+        repo
+    ]
     group, _, name = repo.rpartition("/")
-    for params in ({"group": group, "package": name}, {"groupName": group},
-                   {"packageName": repo}, {"package": name}, {"version": "1.0"},
-                   {"fromFeed": "devdocker"}):
-        assert [p["repository"] for p in api.get("/api/promotions/list", params=params).json()] \
-            == [repo], params
-    for params in ({"fromFeed": "rcdocker"}, {"toFeed": "proddocker"}, {"version": "2.0"},
-                   {"group": "other"}, {"packageName": "other/app"}):
+    for params in (
+        {"group": group, "package": name},
+        {"groupName": group},
+        {"packageName": repo},
+        {"package": name},
+        {"version": "1.0"},
+        {"fromFeed": "devdocker"},
+    ):
+        assert [p["repository"] for p in api.get("/api/promotions/list", params=params).json()] == [
+            repo
+        ], params
+    for params in (
+        {"fromFeed": "rcdocker"},
+        {"toFeed": "proddocker"},
+        {"version": "2.0"},
+        {"group": "other"},
+        {"packageName": "other/app"},
+    ):
         assert api.get("/api/promotions/list", params=params).json() == [], params

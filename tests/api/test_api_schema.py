@@ -23,8 +23,13 @@ from tests.api.conftest import Api
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 25}
 BUDGET_SECONDS = 80
 
@@ -39,8 +44,15 @@ def test_every_endpoint_conforms_to_the_openapi_document(api, demo):
 
     for operation in operations:
         for mode, examples in EXAMPLES.items():
-            _exercise(operation, mode, examples, base_url=demo.url, key=api.key,
-                      deadline=deadline, calls=calls)
+            _exercise(
+                operation,
+                mode,
+                examples,
+                base_url=demo.url,
+                key=api.key,
+                deadline=deadline,
+                calls=calls,
+            )
 
     # Every operation was exercised, and several kinds of answers came back.
     assert set(calls) == {op.label for op in operations}, calls
@@ -52,8 +64,13 @@ def _exercise(operation, mode, examples, *, base_url, key, deadline, calls) -> N
     checks = CHECKS + ([negative_data_rejection] if mode.is_negative else [])
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=examples, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         if time.monotonic() > deadline:
             return
@@ -71,12 +88,18 @@ def test_the_document_is_openapi_3_1_with_the_three_security_schemes(api):
     assert document["components"]["securitySchemes"] == {
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-ApiKey"},
         "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "key"},
-        "basic": {"type": "http", "scheme": "basic",
-                  "description": "`api:<key>`, or a person's user name and password."},
+        "basic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "`api:<key>`, or a person's user name and password.",
+        },
     }
     promote = document["paths"]["/api/promotions/promote"]["post"]
     assert set(promote["requestBody"]["content"]) == {
-        "application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }
     assert {"200", "202", "400", "403", "404", "413", "415"} <= set(promote["responses"])
 
 

@@ -134,10 +134,16 @@ def test_multi_arch_tag_page_shows_each_platform_and_config_labels(
 ):
     from tests.support.images import push_image
 
-    info = push_image(demo.hostport, f"devdocker/{unique_repo}", "2.0", layers=1,
-                      platforms=["linux/amd64", "linux/arm64"], creds=admin_creds,
-                      tmp_path=tmp_path,
-                      labels={"org.opencontainers.image.source": "git.example/app"})
+    info = push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "2.0",
+        layers=1,
+        platforms=["linux/amd64", "linux/arm64"],
+        creds=admin_creds,
+        tmp_path=tmp_path,
+        labels={"org.opencontainers.image.source": "git.example/app"},
+    )
     wait_for(lambda: Tag.objects.filter(repository__name=unique_repo).exists(), timeout=5)
 
     html = admin_client.get(f"/registries/devdocker/images/{unique_repo}:2.0").content.decode()

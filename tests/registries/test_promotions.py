@@ -102,11 +102,16 @@ def test_multi_arch_index_promotes_with_identical_digest_and_children(
     for child in info.child_digests:
         assert raw(demo, "rcdocker", unique_repo, child)  # every platform is there by digest
     # The docker CLI sees the same multi-arch index at the target.
-    seen = docker_manifest_inspect(demo.hostport, f"rcdocker/{unique_repo}:1.0",
-                                   creds=admin_creds, config_dir=tmp_path / "docker")
+    seen = docker_manifest_inspect(
+        demo.hostport,
+        f"rcdocker/{unique_repo}:1.0",
+        creds=admin_creds,
+        config_dir=tmp_path / "docker",
+    )
     assert sorted(m["digest"] for m in seen["manifests"]) == sorted(info.child_digests)
-    assert sorted(f"{m['platform']['os']}/{m['platform']['architecture']}"
-                  for m in seen["manifests"]) == ["linux/amd64", "linux/arm64"]
+    assert sorted(
+        f"{m['platform']['os']}/{m['platform']['architecture']}" for m in seen["manifests"]
+    ) == ["linux/amd64", "linux/arm64"]
 
 
 def test_chain_dev_rc_prod_and_pipeline_is_enforced(demo, pushed):

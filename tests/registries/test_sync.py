@@ -114,9 +114,8 @@ def test_sync_registries_finds_new_changed_and_deleted_tags(external, unique_rep
 
 
 def test_sync_of_unreachable_registry_records_the_error(demo):
-    from registries.services.index import sync_registry
-
     from registries.models import Registry
+    from registries.services.index import sync_registry
     from tests.support.net import free_port
 
     registry = Registry.objects.create(

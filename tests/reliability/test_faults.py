@@ -27,10 +27,15 @@ from tests.support.images import push_image, skopeo_inspect_raw
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent.parent
-DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend",
-                           "QUEUES": ["default", "promotions"]}}
-DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend",
-                        "QUEUES": ["default", "promotions"]}}
+DUMMY_TASKS = {
+    "default": {
+        "BACKEND": "django.tasks.backends.dummy.DummyBackend",
+        "QUEUES": ["default", "promotions"],
+    }
+}
+DB_TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "promotions"]}
+}
 
 
 def admin() -> Principal:
@@ -72,8 +77,7 @@ def external(name: str, url: str, validated: bool = False) -> Registry:
 
 
 def request(source: Registry, target: Registry, repo: str, tag: str = "1.0") -> Promotion:
-    return promotion_request(source=source, repository=repo, tag=tag, target=target,
-                             actor=admin())
+    return promotion_request(source=source, repository=repo, tag=tag, target=target, actor=admin())
 
 
 def stop_after_first_blob(monkeypatch, backing) -> None:
@@ -99,10 +103,13 @@ def test_source_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(
     settings.TASKS = DUMMY_TASKS
     source, target = external("srca", a.url), external("dstb", b.url, validated=True)
     old = push_image(hostport(a.url), unique_repo, "1.0", layers=1, tmp_path=tmp_path / "o")
-    assert promotion_execute(promotion_id=request(source, target, unique_repo).pk).status \
+    assert (
+        promotion_execute(promotion_id=request(source, target, unique_repo).pk).status
         == "succeeded"
-    new = push_image(hostport(a.url), unique_repo, "1.0", layers=4, layer_size=64 * 1024,
-                     tmp_path=tmp_path / "n")
+    )
+    new = push_image(
+        hostport(a.url), unique_repo, "1.0", layers=4, layer_size=64 * 1024, tmp_path=tmp_path / "n"
+    )
     promotion = request(source, target, unique_repo)
 
     stop_after_first_blob(monkeypatch, a)
@@ -132,12 +139,14 @@ def test_bundled_registry_stopping_mid_promotion_fails_cleanly_and_retry_succeed
     settings.TASKS = DUMMY_TASKS
     dev, rc = Registry.objects.get(name="devdocker"), Registry.objects.get(name="rcdocker")
     repo = f"devdocker/{unique_repo}"
-    old = push_image(demo.hostport, repo, "1.0", layers=1, creds=admin_creds,
-                     tmp_path=tmp_path / "o")
+    old = push_image(
+        demo.hostport, repo, "1.0", layers=1, creds=admin_creds, tmp_path=tmp_path / "o"
+    )
     wait_for(lambda: Tag.objects.filter(repository__name=unique_repo).exists(), timeout=5)
     assert promotion_execute(promotion_id=request(dev, rc, unique_repo).pk).status == "succeeded"
-    new = push_image(demo.hostport, repo, "1.0", layers=4, creds=admin_creds,
-                     tmp_path=tmp_path / "n")
+    new = push_image(
+        demo.hostport, repo, "1.0", layers=4, creds=admin_creds, tmp_path=tmp_path / "n"
+    )
     promotion = request(dev, rc, unique_repo)
 
     stop_after_first_blob(monkeypatch, demo.registry)
@@ -150,17 +159,20 @@ def test_bundled_registry_stopping_mid_promotion_fails_cleanly_and_retry_succeed
     assert failed.status == "failed"
     assert "unreachable" in failed.error and "The tag in rcdocker was not changed" in failed.error
     assert 0 < failed.blobs_mounted < failed.blobs_total
-    at_rc = skopeo_inspect_raw(f"docker://{demo.hostport}/rcdocker/{unique_repo}:1.0",
-                               creds=admin_creds)
+    at_rc = skopeo_inspect_raw(
+        f"docker://{demo.hostport}/rcdocker/{unique_repo}:1.0", creds=admin_creds
+    )
     assert at_rc == old.body
     promotion_retry(promotion=failed, actor=admin())
     done = promotion_execute(promotion_id=promotion.pk)
     assert done.status == "succeeded", done.error
-    at_rc = skopeo_inspect_raw(f"docker://{demo.hostport}/rcdocker/{unique_repo}:1.0",
-                               creds=admin_creds)
+    at_rc = skopeo_inspect_raw(
+        f"docker://{demo.hostport}/rcdocker/{unique_repo}:1.0", creds=admin_creds
+    )
     assert at_rc == new.body
-    assert Tag.objects.get(repository__registry=rc, repository__name=unique_repo).digest \
-        == new.digest
+    assert (
+        Tag.objects.get(repository__registry=rc, repository__name=unique_repo).digest == new.digest
+    )
 
 
 # -- slow and flaky registries (the fault proxy) -----------------------------------------
@@ -195,8 +207,15 @@ def test_transient_errors_and_drops_are_retried_and_the_copy_is_digest_exact(
     # 30 % of requests on both sides fail. With 8 tries a request fails for good with
     # probability 0.3**8 ≈ 7e-5: the test shows retries work, not luck.
     settings.PROMOTER_REGISTRY_RETRIES = 8
-    info = push_image(hostport(a.url), unique_repo, "1.0", layers=2, layer_size=96 * 1024,
-                      platforms=["linux/amd64", "linux/arm64"], tmp_path=tmp_path)
+    info = push_image(
+        hostport(a.url),
+        unique_repo,
+        "1.0",
+        layers=2,
+        layer_size=96 * 1024,
+        platforms=["linux/amd64", "linux/arm64"],
+        tmp_path=tmp_path,
+    )
     flaky = FaultPolicy(error_rate=0.2, drop_rate=0.1, seed=11)
     with FaultProxy(a.url, flaky) as pa, FaultProxy(b.url, flaky) as pb:
         source, target = external("flakya", pa.url), external("flakyb", pb.url, validated=True)
@@ -253,9 +272,19 @@ class Worker:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue-name", "*",
-             "--interval", "0.2", "--no-startup-delay"],
-            env=env, cwd=ROOT, start_new_session=True,
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "worker",
+                "--queue-name",
+                "*",
+                "--interval",
+                "0.2",
+                "--no-startup-delay",
+            ],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
         )
 
     def kill(self) -> None:
@@ -345,13 +374,12 @@ def test_worker_killed_mid_promotion_is_reclaimed_and_finished_by_a_fresh_worker
 # -- lost notifications ------------------------------------------------------------------
 
 
-def test_reconcile_restores_the_index_after_lost_notifications(
-    demo, pushed, admin_creds, tmp_path
-):
+def test_reconcile_restores_the_index_after_lost_notifications(demo, pushed, admin_creds, tmp_path):
     repo, info = pushed
     wait_for(lambda: Tag.objects.filter(repository__name=repo).exists(), timeout=5)
-    second = push_image(demo.hostport, f"devdocker/{repo}", "2.0", layers=1,
-                        creds=admin_creds, tmp_path=tmp_path)
+    second = push_image(
+        demo.hostport, f"devdocker/{repo}", "2.0", layers=1, creds=admin_creds, tmp_path=tmp_path
+    )
     wait_for(lambda: Tag.objects.filter(repository__name=repo, name="2.0").exists(), timeout=5)
     # The events were lost (portal down, registry restarted): the index knows nothing.
     Repository.objects.filter(registry__name="devdocker", name=repo).delete()
@@ -359,8 +387,11 @@ def test_reconcile_restores_the_index_after_lost_notifications(
 
     call_command("reconcile", "devdocker")
 
-    tags = dict(Tag.objects.filter(repository__registry__name="devdocker",
-                                   repository__name=repo).values_list("name", "digest"))
+    tags = dict(
+        Tag.objects.filter(
+            repository__registry__name="devdocker", repository__name=repo
+        ).values_list("name", "digest")
+    )
     assert tags == {"1.0": info.digest, "2.0": second.digest}
 
 
@@ -377,8 +408,10 @@ def test_web_and_worker_recover_from_a_database_restart(demo, pushed, workers, a
 
     while_down: list[requests.Response] = []
     # Down for 2 s: the worker's 0.2 s poll loop meets refused connections many times.
-    pg_restart(down_for=2, during=lambda: while_down.append(
-        requests.get(f"{demo.url}/healthz", timeout=10)))
+    pg_restart(
+        down_for=2,
+        during=lambda: while_down.append(requests.get(f"{demo.url}/healthz", timeout=10)),
+    )
     connection.close()  # this test's own connection died with the server
 
     assert while_down[0].status_code == 503  # an answer naming the problem, not a hang
@@ -390,8 +423,9 @@ def test_web_and_worker_recover_from_a_database_restart(demo, pushed, workers, a
     assert page.status_code == 200
     assert worker.proc.poll() is None, "the worker exited on the database restart"
 
-    promotion = request(Registry.objects.get(name="devdocker"),
-                        Registry.objects.get(name="rcdocker"), repo)
+    promotion = request(
+        Registry.objects.get(name="devdocker"), Registry.objects.get(name="rcdocker"), repo
+    )
 
     def finished() -> bool:
         promotion.refresh_from_db()
@@ -399,9 +433,10 @@ def test_web_and_worker_recover_from_a_database_restart(demo, pushed, workers, a
 
     assert wait_for(finished, timeout=30), promotion.status
     assert promotion.status == "succeeded", promotion.error
-    assert Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo).digest \
+    assert (
+        Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo).digest
         == info.digest
-
+    )
 
 
 # -- make run supervises its processes ---------------------------------------------------

@@ -9,7 +9,7 @@ from django.db.utils import DatabaseError
 from django.utils import timezone
 
 from registries.models import HistoryEvent, Promotion, Registry, Repository, Tag
-from registries.services.tags import history_record
+from registries.records import history_record
 
 pytestmark = pytest.mark.django_db
 

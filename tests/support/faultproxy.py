@@ -25,10 +25,19 @@ from urllib.parse import urlsplit
 
 PIECE = 64 * 1024
 # Headers that describe one connection, not the message; never forwarded as they are.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-    "trailer", "transfer-encoding", "upgrade", "host",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
 Action = Literal["forward", "error", "drop"]
 
 
@@ -65,8 +74,14 @@ class Decision:
 class FaultProxy:
     """A threaded proxy on 127.0.0.1:<free port> in front of `upstream` (http://host:port)."""
 
-    def __init__(self, upstream: str, policy: FaultPolicy | None = None,
-                 *, host: str = "127.0.0.1", upstream_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        policy: FaultPolicy | None = None,
+        *,
+        host: str = "127.0.0.1",
+        upstream_timeout: float = 60.0,
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"upstream {upstream!r} must look like http://host:port")
@@ -129,13 +144,17 @@ class FaultProxy:
     def rewrite_location(self, value: str) -> str:
         """Point absolute URLs at the upstream back at the proxy."""
         if value.startswith(self.upstream):
-            return self.url + value[len(self.upstream):]
+            return self.url + value[len(self.upstream) :]
         return value
 
     def start(self) -> FaultProxy:
         """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"faultproxy-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            args=(0.05,),
+            name=f"faultproxy-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -228,8 +247,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
         )
         try:
-            upstream.putrequest(self.command, self.path, skip_host=True,
-                                skip_accept_encoding=True)
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
             upstream.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
             for name, value in self.headers.items():
                 if name.lower() not in HOP_BY_HOP:

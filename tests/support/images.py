@@ -232,7 +232,9 @@ def docker_manifest_inspect(hostport: str, ref: str, *, creds: str, config_dir) 
     (config_dir / "config.json").write_text(json.dumps({"auths": {hostport: {"auth": auth}}}))
     result = subprocess.run(
         ["docker", "manifest", "inspect", "--insecure", f"{hostport}/{ref}"],
-        capture_output=True, timeout=60, env={**os.environ, "DOCKER_CONFIG": str(config_dir)},
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "DOCKER_CONFIG": str(config_dir)},
     )
     if result.returncode != 0:
         raise RuntimeError(f"docker manifest inspect failed: {result.stderr.decode()}")

@@ -53,17 +53,29 @@ class Run:
     def __init__(self, data: Path, *, web_workers: int = 1, extra_env: dict | None = None) -> None:
         self.web, self.registry = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.web}"
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"DATABASE_URL", "PROMOTER_TASKS_BACKEND"}}
-        env.update(PROMOTER_DATA_DIR=str(data), PROMOTER_PORT=str(self.web),
-                   PROMOTER_REGISTRY_PORT=str(self.registry), PROMOTER_PUBLIC_URL=self.url,
-                   PROMOTER_ADMIN_PASSWORD=PASSWORD,
-                   PROMOTER_WEB_WORKERS=str(web_workers))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"DATABASE_URL", "PROMOTER_TASKS_BACKEND"}
+        }
+        env.update(
+            PROMOTER_DATA_DIR=str(data),
+            PROMOTER_PORT=str(self.web),
+            PROMOTER_REGISTRY_PORT=str(self.registry),
+            PROMOTER_PUBLIC_URL=self.url,
+            PROMOTER_ADMIN_PASSWORD=PASSWORD,
+            PROMOTER_WEB_WORKERS=str(web_workers),
+        )
         env.update(extra_env or {})
         data.mkdir(parents=True, exist_ok=True)
         self.log = open(data.parent / f"run-{self.web}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "manage.py", "run_promoter"], cwd=ROOT,
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "run_promoter"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -75,8 +87,9 @@ class Run:
             except requests.RequestException:
                 pass
             time.sleep(0.3)
-        raise AssertionError("run_promoter did not become healthy: "
-                             + Path(self.log.name).read_text()[-3000:])
+        raise AssertionError(
+            "run_promoter did not become healthy: " + Path(self.log.name).read_text()[-3000:]
+        )
 
     def stop(self) -> list[int]:
         family = _descendants(self.proc.pid)

@@ -644,8 +644,10 @@ def test_real_registry_token_without_push_is_denied(token_registry, repo: str) -
     with pytest.raises(Denied) as caught:
         client.upload_blob(repo, sha256_digest(b"x"), [b"x"])
     # Distribution lists the actions in Go map order: either order names the push.
-    assert any(f"repository:{repo}:{actions}" in caught.value.message
-               for actions in ("pull,push", "push,pull")), caught.value.message
+    assert any(
+        f"repository:{repo}:{actions}" in caught.value.message
+        for actions in ("pull,push", "push,pull")
+    ), caught.value.message
 
 
 def test_real_registry_token_realm_with_basic_credentials(token_registry, repo: str) -> None:

@@ -47,8 +47,9 @@ def test_client_errors_are_not_retried(stub_server) -> None:
 
 def test_retry_after_is_respected_within_the_cap() -> None:
     waits: list[float] = []
-    policy = RetryPolicy(attempts=3, backoff=0.01, max_delay=2.0, sleep=waits.append,
-                         rng=random.Random(1))
+    policy = RetryPolicy(
+        attempts=3, backoff=0.01, max_delay=2.0, sleep=waits.append, rng=random.Random(1)
+    )
     calls = []
 
     def call():

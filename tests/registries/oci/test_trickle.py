@@ -31,8 +31,10 @@ def trickler():
                 continue
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n"
-                             b"Content-Type: application/octet-stream\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n"
+                    b"Content-Type: application/octet-stream\r\n\r\n"
+                )
                 deadline = time.monotonic() + 10  # bounded, whatever the client does
                 try:
                     while not stop.is_set() and time.monotonic() < deadline:
