@@ -10,7 +10,7 @@ PYTHON ?= $(shell for v in 3.14 3.13 3.12; do \
 VENV := .venv
 PY := $(VENV)/bin/python
 RUN_PACKAGES := docker-registry skopeo
-TEST_PACKAGES := $(RUN_PACKAGES) postgresql chromium chromium-driver
+TEST_PACKAGES := $(RUN_PACKAGES) postgresql chromium chromium-driver docker-compose openssl
 
 .PHONY: help run test lint bench clean python system-run system-test
 

@@ -329,7 +329,7 @@ def test_the_registry_gets_no_secret_through_its_environment():
 
 
 def test_registry_config_is_the_bundled_one_with_secrets_left_out():
-    from registries.backing import registry_config
+    from registries.bundled import registry_config
 
     template = load_yaml("deploy/registry.yml")
     bundled = registry_config(
