@@ -42,7 +42,11 @@ def persistent_secret(name: str, env_name: str) -> str:
 SECRET_KEY = persistent_secret("secret_key", "PROMOTER_SECRET_KEY")
 DEBUG = env_bool("PROMOTER_DEBUG", False)
 
-PUBLIC_URL = env("PROMOTER_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The default follows PROMOTER_PORT, so `make run` on another port hands clients a token
+# realm where the portal really listens.
+PUBLIC_URL = env(
+    "PROMOTER_PUBLIC_URL", f"http://127.0.0.1:{env('PROMOTER_PORT', '8000') or '8000'}"
+).rstrip("/")
 _public = urlparse(PUBLIC_URL)
 ALLOWED_HOSTS = [
     h.strip()

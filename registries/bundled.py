@@ -52,6 +52,9 @@ def registry_config(
             "headers": {"X-Content-Type-Options": ["nosniff"]},
         },
         "health": {"storagedriver": {"enabled": False}},
+        # Foreign (Windows) and non-distributable layers name the URLs they are fetched
+        # from; without an allow list distribution 2.8 refuses such manifests with a 500.
+        "validation": {"manifests": {"urls": {"allow": ["^https?://"]}}},
     }
     if notify_url:
         endpoint: dict[str, Any] = {

@@ -149,6 +149,35 @@ class Tag(models.Model):
         return self.digest.split(":", 1)[-1][:12]
 
 
+class Image(models.Model):
+    """An image a repository holds by digest: pushed or promoted without a tag.
+
+    Distribution cannot list untagged manifests, so the index remembers them from push
+    notifications and promotions; the repository page lists those no tag points at.
+    """
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="images")
+    digest = models.CharField(max_length=140)
+    media_type = models.CharField(max_length=128, blank=True)
+    size = models.BigIntegerField(default=0)
+    platforms = models.JSONField(default=list, blank=True)
+    pushed_at = models.DateTimeField()
+    pushed_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-pushed_at", "digest"]
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "digest"], name="unique_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest.split(":", 1)[-1][:12]
+
+
 class HistoryEventQuerySet(models.QuerySet):
     def update(self, **kwargs):  # noqa: ARG002
         raise TypeError("History is append-only.")
@@ -228,9 +257,15 @@ class Promotion(models.Model):
     source = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="promotions_out")
     target = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="promotions_in")
     repository = models.CharField(max_length=255)
-    tag = models.CharField(max_length=128)
+    # The tag promoted; for a promotion by digest the newest tag pointing at it, "" if none.
+    tag = models.CharField(max_length=128, blank=True)
     digest = models.CharField(max_length=140)
     media_type = models.CharField(max_length=128, blank=True)
+    # Asked for by digest: every source tag pointing at the digest (before and after the
+    # copy) moves at the target; with none, the image is copied by digest only.
+    by_digest = models.BooleanField(default=False)
+    # The tags this promotion set at the target, once it succeeded.
+    moved_tags = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True, max_length=4000)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -270,6 +305,13 @@ class Promotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.name}/{self.repository}:{self.tag} -> {self.target.name}"
+
+    @property
+    def image_label(self) -> str:
+        """`team/api:1.0`, or `team/api@sha256:…` for an image promoted without a tag."""
+        if self.tag:
+            return f"{self.repository}:{self.tag}"
+        return f"{self.repository}@{self.digest}"
 
     @property
     def is_finished(self) -> bool:

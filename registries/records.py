@@ -11,7 +11,7 @@ import datetime as dt
 from django.utils import timezone
 
 from accounts.permissions import Principal
-from registries.models import HistoryEvent, Registry, Repository, Tag
+from registries.models import HistoryEvent, Image, Registry, Repository, Tag
 from registries.oci.inspect import ImageSummary
 
 
@@ -99,6 +99,67 @@ def tag_remove(*, registry: Registry, repository: str, tag: str) -> Tag | None:
         return None
     repo = found.repository
     found.delete()
-    if not repo.tags.exists():
+    if not repo.tags.exists() and not repo.images.exists():
         repo.delete()
     return found
+
+
+# --- images held by digest ----------------------------------------------------------
+# Distribution cannot list untagged manifests, so these rows are all the portal knows of
+# them: recorded from push notifications and promotions, dropped on delete notifications
+# and when sync finds the digest gone.
+
+
+def untagged_record(
+    *,
+    registry: Registry,
+    repository: str,
+    summary: ImageSummary,
+    actor: str,
+    pushed_at: dt.datetime | None = None,
+) -> Image:
+    """Remember that `repository` holds the summary's digest; its children are parts of it."""
+    repo, _ = Repository.objects.get_or_create(registry=registry, name=repository)
+    image, _ = Image.objects.update_or_create(
+        repository=repo,
+        digest=summary.digest,
+        defaults={
+            "media_type": summary.media_type,
+            "size": summary.size,
+            "platforms": summary.platforms,
+            "pushed_at": pushed_at or timezone.now(),
+            "pushed_by": actor[:255],
+        },
+    )
+    untagged_forget_parts(registry=registry, repository=repository, summary=summary)
+    return image
+
+
+def untagged_forget_parts(*, registry: Registry, repository: str, summary: ImageSummary) -> int:
+    """Drop rows for the children of an index: clients push them by digest before the index,
+    so they looked like untagged images until the index arrived."""
+    if not summary.children:
+        return 0
+    deleted, _ = Image.objects.filter(
+        repository__registry=registry,
+        repository__name=repository,
+        digest__in=summary.children,
+    ).delete()
+    return deleted
+
+
+def untagged_remove(*, registry: Registry, repository: str, digest: str) -> int:
+    """Forget a digest deleted at the registry; an emptied repository goes too."""
+    deleted, _ = Image.objects.filter(
+        repository__registry=registry, repository__name=repository, digest=digest
+    ).delete()
+    repository_prune(registry=registry, repository=repository)
+    return deleted
+
+
+def repository_prune(*, registry: Registry, repository: str) -> bool:
+    """Delete the repository from the index when it holds neither tags nor untagged images."""
+    deleted, _ = Repository.objects.filter(
+        registry=registry, name=repository, tags__isnull=True, images__isnull=True
+    ).delete()
+    return bool(deleted)

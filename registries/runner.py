@@ -27,7 +27,7 @@ from registries.oci.errors import (
     RegistryError,
 )
 from registries.oci.inspect import ImageSummary, describe_image
-from registries.records import history_record, tag_upsert
+from registries.records import history_record, tag_upsert, untagged_record
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     )
     heartbeat.start()
     try:
-        counters = _copy(promotion, live)
+        counters, tags = _copy(promotion, live)
     except (RegistryError, oci_manifest.ManifestInvalid) as exc:
         return _fail(promotion, _explain(promotion, exc), attempt=attempt)
     except Exception as exc:  # never leave a promotion "running" on a bug
@@ -125,7 +125,7 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     finally:
         stop_heartbeat.set()
         heartbeat.join(timeout=2)
-    return _succeed(promotion, counters, attempt=attempt)
+    return _succeed(promotion, counters, tags, attempt=attempt)
 
 
 def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event, live: dict) -> None:
@@ -153,7 +153,42 @@ def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event, live: dic
         connection.close()
 
 
-def _copy(promotion: Promotion, live: dict) -> CopyCounters:
+def _tags_pointing_at(copier: ImageCopier, candidates: list[str], digest: str) -> list[str]:
+    """Those of `candidates` that point at `digest` in the source now (HEAD each)."""
+    found = []
+    for tag in candidates:
+        try:
+            head = copier.source.head_manifest(copier.source_path, tag)
+        except NameUnknown:
+            return []
+        if head is not None and head.digest == digest:
+            found.append(tag)
+    return found
+
+
+def _source_tags(promotion: Promotion) -> list[str]:
+    """Tags the index knows point at the promoted digest (the registry confirms them)."""
+    names = list(
+        Tag.objects.filter(
+            repository__registry=promotion.source,
+            repository__name=promotion.repository,
+            digest=promotion.digest,
+        )
+        .order_by("-pushed_at", "name")
+        .values_list("name", flat=True)
+    )
+    if promotion.tag and promotion.tag not in names:
+        names.insert(0, promotion.tag)
+    return names
+
+
+def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str]]:
+    """Copy the image and its referrers; returns the counters and the tags moved at the target.
+
+    A promotion by digest moves every source tag that points at the digest both before and
+    after the copy (a tag re-pushed meanwhile stays where it is); with none, the image is
+    copied by digest only.
+    """
     source, target = promotion.source, promotion.target
 
     def progress(counters: CopyCounters) -> None:
@@ -179,13 +214,21 @@ def _copy(promotion: Promotion, live: dict) -> CopyCounters:
     except NameUnknown as exc:
         raise _Vanished() from exc
     try:
-        # Content first (image, then its signatures), the promoted tag last.
+        tags = [promotion.tag]
+        if promotion.by_digest:
+            candidates = _source_tags(promotion)
+            tags = _tags_pointing_at(copier, candidates, promotion.digest)
+        # Content first (image, then its signatures and other referrers), the tags last.
         copier.copy_plan(plan, tag=None)
-        copier.copy_signatures(plan.digests())
-        copier.put_manifest(plan.top, promotion.tag)
+        copier.copy_referrers(plan.digests())
+        if promotion.by_digest:
+            still = set(_tags_pointing_at(copier, tags, promotion.digest))
+            tags = [t for t in tags if t in still]
+        for tag in tags:
+            copier.put_manifest(plan.top, tag)
     finally:
         _save_counters_quietly(promotion.pk, copier.counters)  # what was done, even on failure
-    return copier.counters
+    return copier.counters, tags
 
 
 class _Vanished(RegistryError):
@@ -247,7 +290,9 @@ def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> 
     return promotion
 
 
-def _succeed(promotion: Promotion, counters: CopyCounters, *, attempt: int) -> Promotion:
+def _succeed(
+    promotion: Promotion, counters: CopyCounters, tags: list[str], *, attempt: int
+) -> Promotion:
     target = promotion.target
     summary = None
     try:
@@ -282,30 +327,45 @@ def _succeed(promotion: Promotion, counters: CopyCounters, *, attempt: int) -> P
             )
             promotion.refresh_from_db()
             return promotion
-        _, old = tag_upsert(
-            registry=target,
-            repository=promotion.repository,
-            tag=promotion.tag,
-            summary=summary,
-            remember_previous=True,
-        )
-        history_record(
-            action="promoted",
-            registry=target,
-            repository=promotion.repository,
-            tag=promotion.tag,
-            digest=promotion.digest,
-            actor=promotion.actor,
-            from_registry=promotion.source.name,
-            to_registry=target.name,
-            comment=promotion.comment,
-            promotion=promotion,
-        )
+        previous = ""
+        for position, tag in enumerate(tags):
+            _, old = tag_upsert(
+                registry=target,
+                repository=promotion.repository,
+                tag=tag,
+                summary=summary,
+                remember_previous=True,
+            )
+            if position == 0 and old != promotion.digest:
+                previous = old
+        if not tags:
+            # Copied by digest only: the target's repository page lists it as untagged.
+            untagged_record(
+                registry=target,
+                repository=promotion.repository,
+                summary=summary,
+                actor=promotion.actor,
+            )
+        for tag in tags or [""]:
+            history_record(
+                action="promoted",
+                registry=target,
+                repository=promotion.repository,
+                tag=tag,
+                digest=promotion.digest,
+                actor=promotion.actor,
+                from_registry=promotion.source.name,
+                to_registry=target.name,
+                comment=promotion.comment,
+                promotion=promotion,
+            )
         Promotion.objects.filter(pk=promotion.pk).update(
             status=Promotion.Status.SUCCEEDED,
             finished_at=timezone.now(),
             error="",
-            previous_digest=old if old != promotion.digest else "",
+            previous_digest=previous,
+            moved_tags=tags,
+            tag=tags[0] if tags else "",
         )
     promotion.refresh_from_db()
     return promotion

@@ -18,6 +18,7 @@ from promoter.errors import Forbidden, Invalid, NotFound
 from registries.models import (
     REGISTRY_NAME_VALIDATOR,
     HistoryEvent,
+    Image,
     Promotion,
     Registry,
     Repository,
@@ -87,6 +88,16 @@ def tag_page(*, repository: Repository, query: str = "", page: int | str = 1) ->
     if query:
         tags = tags.filter(name__icontains=query.strip())
     return Paginator(tags.order_by("-pushed_at", "name"), PAGE_SIZE).get_page(page)
+
+
+def untagged_images(*, repository: Repository, limit: int = PAGE_SIZE) -> list[Image]:
+    """Images the repository holds by digest that no tag points at, newest first."""
+    tagged = Tag.objects.filter(repository=repository).values("digest")
+    return list(
+        Image.objects.filter(repository=repository)
+        .exclude(digest__in=tagged)
+        .order_by("-pushed_at", "digest")[:limit]
+    )
 
 
 def tag_get(*, repository: Repository, name: str) -> Tag:

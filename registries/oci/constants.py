@@ -23,6 +23,26 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 OCI_LAYER_NONDIST_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+# Layers fetched from their `urls` rather than the registry (Windows base layers, licensed
+# content): a registry may not hold them, so copies skip them when the source lacks them.
+NONDISTRIBUTABLE_PREFIXES = (
+    DOCKER_LAYER_FOREIGN,
+    "application/vnd.oci.image.layer.nondistributable.",
+)
+
+# BuildKit lists provenance/SBOM attestation manifests in an index with this annotation.
+DOCKER_REFERENCE_TYPE = "vnd.docker.reference.type"
+DOCKER_REFERENCE_DIGEST = "vnd.docker.reference.digest"
+
+# An index of indexes is legal; deeper graphs than this are not real images.
+MAX_INDEX_DEPTH = 4
+
+# Referrers (OCI 1.1): bounds of the walk from an image to its signatures, SBOMs and
+# attestations, and the referrers of those (a signature on an SBOM).
+MAX_REFERRER_DEPTH = 4
+MAX_REFERRERS = 256
+# Cosign's tags next to the image (`sha256-<hex>.sig`), beside the OCI 1.1 fallback tag.
+COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 
 # Registries refuse bigger manifests (distribution: 4 MiB); reading more is a waste or an
 # attack, so the client stops at this size.

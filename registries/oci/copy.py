@@ -7,18 +7,29 @@ with bounded parallelism and bounded memory.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from registries.oci import RegistryClient
 from registries.oci import manifest as oci_manifest
-from registries.oci.errors import DigestMismatch, NameUnknown
+from registries.oci.constants import (
+    MAX_INDEX_DEPTH,
+    MAX_REFERRER_DEPTH,
+    MAX_REFERRERS,
+    OCI_INDEX,
+)
+from registries.oci.errors import (
+    DigestMismatch,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    RegistryError,
+)
 from registries.oci.retry import RetryPolicy
-
-SIGNATURE_SUFFIXES = (".sig", ".att", ".sbom")
-MAX_DEPTH = 4  # an index of indexes is legal; deeper graphs are not real images
 
 
 @dataclass
@@ -35,6 +46,9 @@ class CopyPlan:
     top: ManifestNode
     manifests: list[ManifestNode] = field(default_factory=list)  # children first, top last
     blobs: dict[str, int] = field(default_factory=dict)  # digest -> size
+    # Foreign/non-distributable layers: clients fetch them from their `urls`, so the source
+    # may not hold them; they are copied only when it does.
+    optional_blobs: set[str] = field(default_factory=set)
 
     @property
     def bytes_total(self) -> int:
@@ -68,34 +82,55 @@ def plan_image(
         )
     root = ManifestNode(top.digest, top.media_type, top.body)
     plan = CopyPlan(top=root)
-    _walk(client, path, root, plan, depth=0)
+    _walk(client, path, root, plan, depth=0, seen=set())
     return plan
 
 
 def _walk(
-    client: RegistryClient, path: str, node: ManifestNode, plan: CopyPlan, depth: int
+    client: RegistryClient,
+    path: str,
+    node: ManifestNode,
+    plan: CopyPlan,
+    depth: int,
+    seen: set[str],
 ) -> None:
+    seen.add(node.digest)
     parsed = oci_manifest.parse(node.body, node.media_type)
     if oci_manifest.is_index(node.media_type):
-        if depth >= MAX_DEPTH:
-            raise oci_manifest.ManifestInvalid(f"{path}@{node.digest} nests indexes too deeply.")
+        if depth >= MAX_INDEX_DEPTH:
+            raise ManifestInvalid(f"{path}@{node.digest} nests indexes too deeply.")
         for child in oci_manifest.child_manifests(parsed):
-            got = client.get_manifest(path, child.digest)
-            if got.digest in {m.digest for m in plan.manifests}:
+            if child.digest in seen:
                 continue
-            _walk(client, path, ManifestNode(got.digest, got.media_type, got.body), plan, depth + 1)
+            got = client.get_manifest(path, child.digest)
+            _walk(
+                client,
+                path,
+                ManifestNode(got.digest, got.media_type, got.body),
+                plan,
+                depth + 1,
+                seen,
+            )
     for blob in oci_manifest.blobs(parsed):
         plan.blobs.setdefault(blob.digest, blob.size)
+        if blob.nondistributable:
+            plan.optional_blobs.add(blob.digest)
     plan.manifests.append(node)
 
 
 def signature_tags(tags: list[str], digests: list[str]) -> list[str]:
-    """Cosign's fallback tags (`sha256-<hex>.sig|.att|.sbom`) for the given digests."""
-    wanted = set()
-    for digest in digests:
-        algo, _, hex_ = digest.partition(":")
-        wanted.update(f"{algo}-{hex_}{suffix}" for suffix in SIGNATURE_SUFFIXES)
+    """Cosign's tags (`sha256-<hex>.sig|.att|.sbom`) among `tags`, for the given digests."""
+    wanted = {tag for digest in digests for tag in oci_manifest.cosign_tags(digest)}
     return sorted(t for t in tags if t in wanted)
+
+
+@dataclass
+class _Referrers:
+    """What the source says refers to one subject."""
+
+    cosign: list[tuple[str, str]] = field(default_factory=list)  # (tag, digest)
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # digest -> descriptor
+    fallback: oci_manifest.Manifest | None = None  # the source's referrers tag schema index
 
 
 class ImageCopier:
@@ -128,6 +163,7 @@ class ImageCopier:
         self.blob_retry = RetryPolicy(attempts=max(1, retries), backoff=backoff)
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._referrers_api: bool | None = None  # does the target answer the referrers API?
 
     # --- blobs -----------------------------------------------------------------
     def _thread_clients(self) -> tuple[RegistryClient, RegistryClient]:
@@ -142,13 +178,17 @@ class ImageCopier:
             self.counters.bytes_done += size
         self.on_progress(self.counters)
 
-    def _copy_blob(self, digest: str, size: int) -> None:
+    def _copy_blob(self, digest: str, size: int, optional: bool = False) -> None:
         """Copy one blob; after a transient failure start over (HEAD first: it may have landed)."""
-        self.blob_retry.run(lambda: self._copy_blob_once(digest, size))
+        self.blob_retry.run(lambda: self._copy_blob_once(digest, size, optional))
 
-    def _copy_blob_once(self, digest: str, size: int) -> None:
+    def _copy_blob_once(self, digest: str, size: int, optional: bool = False) -> None:
         source, target = self._thread_clients()
         if target.blob_size(self.target_path, digest) is not None:
+            self._count("blobs_skipped", size)
+            return
+        if optional and source.blob_size(self.source_path, digest) is None:
+            # A foreign layer the source does not hold either: clients fetch it elsewhere.
             self._count("blobs_skipped", size)
             return
         if self.same_host and target.mount_blob(self.target_path, digest, self.source_path):
@@ -158,11 +198,15 @@ class ImageCopier:
             target.upload_blob(self.target_path, digest, chunks, size=size or None)
         self._count("blobs_copied", size)
 
-    def copy_blobs(self, blobs: dict[str, int]) -> None:
-        """Every blob present at the target, `parallelism` at a time; the first error wins."""
+    def copy_blobs(
+        self, blobs: dict[str, int], optional: set[str] | frozenset = frozenset()
+    ) -> None:
+        """Every blob present at the target, `parallelism` at a time; the first error wins.
+
+        `optional` blobs (foreign layers) are skipped when the source lacks them too."""
         todo = [(d, s) for d, s in blobs.items()]
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="blob") as pool:
-            futures = [pool.submit(self._copy_blob, d, s) for d, s in todo]
+            futures = [pool.submit(self._copy_blob, d, s, d in optional) for d, s in todo]
             first_error = None
             for future in futures:
                 try:
@@ -187,7 +231,7 @@ class ImageCopier:
         self.counters.bytes_total += plan.bytes_total
         self.counters.manifests_total += len(plan.manifests)
         self.on_progress(self.counters)
-        self.copy_blobs(plan.blobs)
+        self.copy_blobs(plan.blobs, plan.optional_blobs)
         for node in plan.manifests:
             self.put_manifest(node, node.digest)
             self.counters.manifests_copied += 1
@@ -195,23 +239,136 @@ class ImageCopier:
         if tag:
             self.put_manifest(plan.top, tag)
 
-    def copy_signatures(self, digests: list[str]) -> int:
-        """Copy cosign tags and OCI referrers of the promoted digests; returns how many."""
+    # --- referrers ---------------------------------------------------------------
+    def copy_referrers(self, digests: list[str]) -> int:
+        """Copy what refers to the digests, recursively: cosign's `.sig/.att/.sbom` tags and
+        OCI 1.1 referrers (referrers API and the `sha256-<hex>` fallback tag); the target's
+        fallback index is merged, never overwritten. Returns how many manifests."""
         copied = 0
-        try:
-            tags = self.source.tags(self.source_path)
-        except NameUnknown:
-            tags = []
-        for sig_tag in signature_tags(tags, digests):
-            plan = plan_image(self.source, self.source_path, sig_tag)
-            self.copy_plan(plan, tag=sig_tag)
-            copied += 1
-        for digest in digests:
-            referrers = self.source.referrers(self.source_path, digest) or []
-            for ref in referrers:
-                plan = plan_image(self.source, self.source_path, ref["digest"])
+        seen = set(digests)
+        todo = [(digest, 1) for digest in digests]
+        while todo:
+            subject, depth = todo.pop(0)
+            found = self._referrers_of(subject)
+            for tag, digest in found.cosign:
+                self._check_bounds(subject, depth, copied)
+                plan = plan_image(self.source, self.source_path, digest)
+                self.copy_plan(plan, tag=tag)
+                copied += 1
+                if digest not in seen:
+                    seen.add(digest)
+                    todo.append((digest, depth + 1))
+            listed: list[dict[str, Any]] = []
+            for digest, entry in found.entries.items():
+                if digest in seen:
+                    listed.append(entry)
+                    continue
+                self._check_bounds(subject, depth, copied)
+                try:
+                    plan = plan_image(self.source, self.source_path, digest)
+                except ManifestUnknown:
+                    continue  # deleted, but still listed by a stale fallback index
                 self.copy_plan(plan, tag=None)
                 copied += 1
+                listed.append(entry)
+                seen.add(digest)
+                todo.append((digest, depth + 1))
+            if listed and (found.fallback is not None or not self._target_has_referrers_api()):
+                self._merge_fallback(subject, listed, found.fallback)
         self.counters.signatures_copied = copied
         self.on_progress(self.counters)
         return copied
+
+    copy_signatures = copy_referrers  # the name the worker used before referrers travelled
+
+    def _check_bounds(self, subject: str, depth: int, copied: int) -> None:
+        if depth > MAX_REFERRER_DEPTH:
+            raise RegistryError(
+                f"The referrers of {subject} nest more than {MAX_REFERRER_DEPTH} deep in "
+                f"{self.source_path}; refusing to follow them further.",
+                code="TOO_MANY_REFERRERS",
+            )
+        if copied >= MAX_REFERRERS:
+            raise RegistryError(
+                f"The image in {self.source_path} has more than {MAX_REFERRERS} signatures, "
+                "attestations and other referrers; refusing to copy them all.",
+                code="TOO_MANY_REFERRERS",
+            )
+
+    def _head(self, tag: str) -> str | None:
+        try:
+            found = self.source.head_manifest(self.source_path, tag)
+        except NameUnknown:
+            return None
+        return found.digest if found else None
+
+    def _referrers_of(self, subject: str) -> _Referrers:
+        """Cosign tags, the referrers API and the fallback tag of one subject at the source.
+
+        Only the specific tags are asked for (HEAD), never the repository's whole tag list.
+        """
+        found = _Referrers()
+        for tag in oci_manifest.cosign_tags(subject):
+            digest = self._head(tag)
+            if digest:
+                found.cosign.append((tag, digest))
+        for entry in self.source.referrers(self.source_path, subject) or []:
+            digest = entry.get("digest")
+            if isinstance(digest, str) and oci_manifest.DIGEST_RE.fullmatch(digest):
+                found.entries.setdefault(digest, entry)
+        fallback_digest = self._head(oci_manifest.referrers_tag(subject))
+        if fallback_digest:
+            try:
+                index = self.source.get_manifest(self.source_path, fallback_digest)
+            except ManifestUnknown:
+                return found
+            if not index.is_index:
+                raise ManifestInvalid(
+                    f"{self.source_path}:{oci_manifest.referrers_tag(subject)} is not an index "
+                    "of referrers (OCI referrers tag schema); refusing to copy it."
+                )
+            found.fallback = index
+            for entry in index.parsed().get("manifests") or []:
+                found.entries.setdefault(entry["digest"], entry)
+        return found
+
+    def _target_has_referrers_api(self) -> bool:
+        if self._referrers_api is None:
+            probe = "sha256:" + "0" * 64
+            self._referrers_api = self.target.referrers(self.target_path, probe) is not None
+        return self._referrers_api
+
+    def _merge_fallback(
+        self, subject: str, entries: list[dict[str, Any]], source: oci_manifest.Manifest | None
+    ) -> None:
+        """Make the target's `sha256-<hex>` index list `entries` too (union by digest)."""
+        tag = oci_manifest.referrers_tag(subject)
+        try:
+            current = self.target.get_manifest(self.target_path, tag)
+        except (ManifestUnknown, NameUnknown):
+            current = None
+        if current is None:
+            wanted = {e["digest"] for e in entries}
+            if source is not None and wanted == {
+                e["digest"] for e in source.parsed().get("manifests") or []
+            }:
+                # Nothing there yet: the source's exact bytes, so the digests match too.
+                self.put_manifest(ManifestNode(source.digest, source.media_type, source.body), tag)
+                return
+            document: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+            have: set[str] = set()
+        else:
+            if not current.is_index:
+                raise ManifestInvalid(
+                    f"{self.target_path}:{tag} is not an index of referrers; refusing to "
+                    "overwrite it."
+                )
+            document = current.parsed()
+            have = {e["digest"] for e in document.get("manifests") or []}
+        added = [e for e in entries if e["digest"] not in have]
+        if not added:
+            return
+        document["manifests"] = list(document.get("manifests") or []) + added
+        body = json.dumps(document, separators=(",", ":")).encode()
+        media_type = current.media_type if current is not None else OCI_INDEX
+        self.target.put_manifest(self.target_path, tag, body, media_type)

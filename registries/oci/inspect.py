@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from registries.oci import RegistryClient
 from registries.oci import manifest as oci_manifest
+from registries.oci.constants import MAX_INDEX_DEPTH
 from registries.oci.errors import ManifestInvalid, RegistryError
 
 CONFIG_MAX_BYTES = 4 * 1024 * 1024
@@ -18,6 +19,10 @@ class ImageSummary:
     media_type: str
     size: int
     platforms: list[str] = field(default_factory=list)
+    # Every manifest digest below an index (nested indexes included), and the digest a
+    # referrer (OCI 1.1 `subject`) refers to.
+    children: list[str] = field(default_factory=list)
+    subject: str = ""
 
 
 @dataclass
@@ -41,6 +46,43 @@ def _manifest_size(parsed: dict) -> int:
     return sum(d.size for d in oci_manifest.blobs(parsed))
 
 
+def _subject_of(parsed: dict) -> str:
+    found = oci_manifest.subject(parsed)
+    return found.digest if found else ""
+
+
+@dataclass
+class _IndexFacts:
+    size: int = 0
+    platforms: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+
+def _index_facts(
+    client: RegistryClient, path: str, parsed: dict, facts: _IndexFacts, depth: int = 0
+) -> _IndexFacts:
+    """Size (config + layers of every image below) and platforms of an index, recursively:
+    an index may list indexes (a multi-arch image of multi-arch images)."""
+    for child in oci_manifest.child_manifests(parsed):
+        if child.digest not in facts.children:
+            facts.children.append(child.digest)
+        nested = oci_manifest.is_index(child.media_type)
+        if child.platform and not nested and not oci_manifest.is_attestation(child):
+            if child.platform not in facts.platforms:
+                facts.platforms.append(child.platform)
+        try:
+            got = client.get_manifest(path, child.digest)
+            child_parsed = oci_manifest.parse(got.body, got.media_type)
+        except RegistryError:
+            continue  # facts are best effort; the copy engine is strict
+        if oci_manifest.is_index(got.media_type):
+            if depth + 1 < MAX_INDEX_DEPTH:
+                _index_facts(client, path, child_parsed, facts, depth + 1)
+        else:
+            facts.size += _manifest_size(child_parsed)
+    return facts
+
+
 def describe_image(client: RegistryClient, path: str, reference: str) -> ImageSummary:
     """Digest, media type, total size and platforms of the image a tag or digest points at."""
     top = client.get_manifest(path, reference)
@@ -48,16 +90,21 @@ def describe_image(client: RegistryClient, path: str, reference: str) -> ImageSu
     if not oci_manifest.is_index(top.media_type):
         platform = _platform_of_config(client, path, parsed)
         return ImageSummary(
-            top.digest, top.media_type, _manifest_size(parsed), [platform] if platform else []
+            top.digest,
+            top.media_type,
+            _manifest_size(parsed),
+            [platform] if platform else [],
+            subject=_subject_of(parsed),
         )
-    size = 0
-    for child in oci_manifest.child_manifests(parsed):
-        try:
-            child_manifest = client.get_manifest(path, child.digest)
-        except RegistryError:
-            continue
-        size += _manifest_size(oci_manifest.parse(child_manifest.body, child_manifest.media_type))
-    return ImageSummary(top.digest, top.media_type, size, oci_manifest.platforms(parsed))
+    facts = _index_facts(client, path, parsed, _IndexFacts())
+    return ImageSummary(
+        top.digest,
+        top.media_type,
+        facts.size,
+        facts.platforms,
+        children=facts.children,
+        subject=_subject_of(parsed),
+    )
 
 
 def _config(client: RegistryClient, path: str, parsed: dict) -> dict:
@@ -66,9 +113,10 @@ def _config(client: RegistryClient, path: str, parsed: dict) -> dict:
     if not digest:
         return {}
     try:
-        return json.loads(client.read_blob(path, digest, CONFIG_MAX_BYTES))
+        document = json.loads(client.read_blob(path, digest, CONFIG_MAX_BYTES))
     except (ValueError, RegistryError):
         return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _platform_of_config(client: RegistryClient, path: str, parsed: dict) -> str:
@@ -78,7 +126,7 @@ def _platform_of_config(client: RegistryClient, path: str, parsed: dict) -> str:
     parts = [config.get("os", ""), config.get("architecture", "")]
     if config.get("variant"):
         parts.append(config["variant"])
-    return "/".join(p for p in parts if p)
+    return "/".join(p for p in parts if isinstance(p, str) and p)
 
 
 def _platform_image(client, path, digest, media_type, body, platform="") -> PlatformImage:
@@ -86,16 +134,45 @@ def _platform_image(client, path, digest, media_type, body, platform="") -> Plat
     config = _config(client, path, parsed)
     if not platform and config.get("os"):
         platform = "/".join(
-            p for p in (config.get("os"), config.get("architecture"), config.get("variant")) if p
+            p
+            for p in (config.get("os"), config.get("architecture"), config.get("variant"))
+            if isinstance(p, str) and p
         )
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    labels = inner.get("Labels") if isinstance(inner.get("Labels"), dict) else {}
     return PlatformImage(
         platform=platform or "unknown",
         digest=digest,
         size=_manifest_size(parsed),
         layers=list(parsed.get("layers") or []),
-        labels=dict((config.get("config") or {}).get("Labels") or {}),
+        labels=dict(labels),
         created=str(config.get("created") or ""),
     )
+
+
+def _platform_images(
+    client: RegistryClient, path: str, parsed: dict, images: list[PlatformImage], depth: int = 0
+) -> None:
+    """The runnable images below an index, nested indexes flattened, attestations left out."""
+    for child in oci_manifest.child_manifests(parsed):
+        if oci_manifest.is_attestation(child):
+            continue
+        try:
+            manifest = client.get_manifest(path, child.digest)
+            child_parsed = oci_manifest.parse(manifest.body, manifest.media_type)
+        except (RegistryError, ManifestInvalid):
+            continue
+        if oci_manifest.is_index(manifest.media_type):
+            if depth + 1 < MAX_INDEX_DEPTH:
+                _platform_images(client, path, child_parsed, images, depth + 1)
+            continue
+        if not child.platform:
+            continue
+        images.append(
+            _platform_image(
+                client, path, manifest.digest, manifest.media_type, manifest.body, child.platform
+            )
+        )
 
 
 def image_details(client: RegistryClient, path: str, reference: str) -> ImageDetails:
@@ -110,22 +187,18 @@ def image_details(client: RegistryClient, path: str, reference: str) -> ImageDet
             top.media_type,
             image.size,
             [image.platform] if image.platform != "unknown" else [],
+            subject=_subject_of(parsed),
         )
         return ImageDetails(summary, [image], raw)
-    images = []
-    for child in oci_manifest.child_manifests(parsed):
-        if not child.platform or child.platform.startswith("unknown/"):
-            continue  # attestation manifests carry unknown/unknown
-        try:
-            manifest = client.get_manifest(path, child.digest)
-        except (RegistryError, ManifestInvalid):
-            continue
-        images.append(
-            _platform_image(
-                client, path, manifest.digest, manifest.media_type, manifest.body, child.platform
-            )
-        )
+    images: list[PlatformImage] = []
+    _platform_images(client, path, parsed, images)
+    platforms = list(dict.fromkeys(i.platform for i in images))
     summary = ImageSummary(
-        top.digest, top.media_type, sum(i.size for i in images), oci_manifest.platforms(parsed)
+        top.digest,
+        top.media_type,
+        sum(i.size for i in images),
+        platforms,
+        children=[c.digest for c in oci_manifest.child_manifests(parsed)],
+        subject=_subject_of(parsed),
     )
     return ImageDetails(summary, images, raw)

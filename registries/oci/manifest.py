@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import (
+    COSIGN_SUFFIXES,
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST_V2,
+    DOCKER_REFERENCE_TYPE,
     IMAGE_MANIFEST_TYPES,
     INDEX_TYPES,
     MANIFEST_TYPES,
+    NONDISTRIBUTABLE_PREFIXES,
     OCI_INDEX,
     OCI_MANIFEST,
 )
@@ -39,6 +42,13 @@ class Descriptor:
     size: int
     platform: str | None = None
     annotations: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    urls: tuple[str, ...] = field(default=(), compare=False)
+    artifact_type: str = field(default="", compare=False)
+
+    @property
+    def nondistributable(self) -> bool:
+        """A foreign or non-distributable layer: fetched from its `urls`, maybe not stored."""
+        return bool(self.urls) or self.media_type.startswith(NONDISTRIBUTABLE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,14 @@ def _descriptor(value: object, where: str) -> dict[str, Any]:
     annotations = value.get("annotations")
     if annotations is not None and not isinstance(annotations, dict):
         raise _invalid(f"{where}.annotations is not an object")
+    urls = value.get("urls")
+    if urls is not None and (
+        not isinstance(urls, list) or not all(isinstance(u, str) for u in urls)
+    ):
+        raise _invalid(f"{where}.urls is not a list of strings")
+    artifact_type = value.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise _invalid(f"{where}.artifactType is not a string")
     return value
 
 
@@ -224,6 +242,8 @@ def _to_descriptor(value: dict[str, Any]) -> Descriptor:
         size=value["size"],
         platform=_platform_string(value.get("platform")),
         annotations=dict(value.get("annotations") or {}),
+        urls=tuple(value.get("urls") or ()),
+        artifact_type=value.get("artifactType") or "",
     )
 
 
@@ -239,12 +259,19 @@ def blobs(parsed: dict[str, Any]) -> list[Descriptor]:
     return [_to_descriptor(parsed["config"])] + [_to_descriptor(x) for x in parsed["layers"]]
 
 
+def is_attestation(descriptor: Descriptor) -> bool:
+    """An index entry that is not a runnable image: a BuildKit attestation manifest."""
+    if descriptor.annotations.get(DOCKER_REFERENCE_TYPE):
+        return True
+    # BuildKit lists provenance/SBOM attestations as platform unknown/unknown.
+    return bool(descriptor.platform and descriptor.platform.startswith("unknown/unknown"))
+
+
 def platforms(parsed: dict[str, Any]) -> list[str]:
     """Platforms of an index like "linux/arm64/v8", without attestation entries."""
     found: list[str] = []
     for child in child_manifests(parsed):
-        # BuildKit lists provenance/SBOM attestations as platform unknown/unknown.
-        if child.platform and not child.platform.startswith("unknown/unknown"):
+        if child.platform and not is_attestation(child):
             if child.platform not in found:
                 found.append(child.platform)
     return found
@@ -259,3 +286,43 @@ def subject(parsed: dict[str, Any]) -> Descriptor | None:
     """The `subject` descriptor of a referrer manifest, if any."""
     value = parsed.get("subject")
     return _to_descriptor(value) if value else None
+
+
+def artifact_type(parsed: dict[str, Any]) -> str:
+    """What a referrer is, as its fallback-index descriptor says it (OCI image spec 1.1):
+    `artifactType`, else the config's media type (none for an index without one)."""
+    declared = parsed.get("artifactType")
+    if isinstance(declared, str) and declared:
+        return declared
+    config = parsed.get("config")
+    return config.get("mediaType", "") if isinstance(config, dict) else ""
+
+
+def referrers_tag(digest: str) -> str:
+    """The OCI 1.1 referrers tag schema's tag for a subject: `<alg>-<hex, at most 64>`."""
+    algorithm, _, hex_ = validate_digest(digest).partition(":")
+    return f"{algorithm}-{hex_[:64]}"
+
+
+def cosign_tags(digest: str) -> list[str]:
+    """Cosign's signature, attestation and SBOM tags for a digest (`sha256-<hex>.sig`…)."""
+    algorithm, _, hex_ = validate_digest(digest).partition(":")
+    tags = [f"{algorithm}-{hex_}{suffix}" for suffix in COSIGN_SUFFIXES]
+    return [tag for tag in tags if TAG_RE.fullmatch(tag)]  # sha512's would be too long
+
+
+def referrer_descriptor(manifest: Manifest) -> dict[str, Any]:
+    """The descriptor listing `manifest` in a referrers index: media type, digest, size,
+    artifactType and annotations (the referrers API's and tag schema's shape)."""
+    parsed = manifest.parsed()
+    entry: dict[str, Any] = {
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest,
+        "size": len(manifest.body),
+    }
+    kind = artifact_type(parsed)
+    if kind:
+        entry["artifactType"] = kind
+    if isinstance(parsed.get("annotations"), dict) and parsed["annotations"]:
+        entry["annotations"] = parsed["annotations"]
+    return entry

@@ -10,10 +10,18 @@ from django.utils import timezone
 
 from accounts.permissions import Principal
 from registries.connections import bundled_client, client_for
-from registries.models import Registry, Repository, Tag
+from registries.models import Image, Registry, Repository, Tag
+from registries.oci.constants import MANIFEST_TYPES
 from registries.oci.errors import NameUnknown, RegistryError
 from registries.oci.inspect import ImageSummary, describe_image
-from registries.records import history_record, tag_remove, tag_upsert
+from registries.records import (
+    history_record,
+    tag_remove,
+    tag_upsert,
+    untagged_forget_parts,
+    untagged_record,
+    untagged_remove,
+)
 from registries.selectors import registry_for_path
 
 log = logging.getLogger(__name__)
@@ -60,22 +68,28 @@ def notification_apply(*, event: dict, describe) -> str:
     actor = principal_from_token_subject(((event.get("actor") or {}).get("name")) or "")
     if action == "push":
         tag = target.get("tag")
-        if not tag:
-            return "ignored"  # blob pushes and push-by-digest carry no tag
+        if not tag and target.get("mediaType") not in MANIFEST_TYPES:
+            return "ignored"  # a blob
         if isinstance(actor, Principal) and actor.system:
             # The promotion (or roll back) moves the index and records History itself,
             # in its own transaction; this echo must not race it.
             return "promotion"
+        reference = target.get("digest") or tag
+        if not reference:
+            return "ignored"
         try:
-            summary = describe(path, target.get("digest") or tag)
+            summary = describe(path, reference)
         except Exception as exc:  # the registry is the truth; sync will catch up
-            log.warning("notification for %s:%s not applied: %s", path, tag, exc)
+            log.warning("notification for %s@%s not applied: %s", path, reference, exc)
             return "unreadable"
+        if not tag:
+            return _untagged_push(registry, repository, summary, actor)
         try:
             with transaction.atomic():
                 _, old = tag_upsert(
                     registry=registry, repository=repository, tag=tag, summary=summary
                 )
+                untagged_forget_parts(registry=registry, repository=repository, summary=summary)
                 if old == summary.digest and not event_id:
                     return "unchanged"
                 history_record(
@@ -95,6 +109,7 @@ def notification_apply(*, event: dict, describe) -> str:
     removed = 0
     try:
         with transaction.atomic():
+            removed += untagged_remove(registry=registry, repository=repository, digest=digest)
             tags = Tag.objects.filter(
                 repository__registry=registry, repository__name=repository, digest=digest
             )
@@ -129,6 +144,18 @@ def notifications_apply(*, events: list) -> list[str]:
             )
         )
     return outcomes
+
+
+def _untagged_push(registry: Registry, repository: str, summary: ImageSummary, actor) -> str:
+    """A manifest pushed by digest: an image of its own, or a part of one still to come."""
+    if summary.subject:
+        # An OCI 1.1 referrer (signature, SBOM): it belongs to its subject, not the list
+        # of images; clients find it through the referrers tag or API.
+        return "referrer"
+    name = actor.name if isinstance(actor, Principal) else str(actor)
+    with transaction.atomic():
+        untagged_record(registry=registry, repository=repository, summary=summary, actor=name)
+    return "pushed-untagged"
 
 
 # --- sync -----------------------------------------------------------------------
@@ -207,6 +234,7 @@ def sync_registry(registry: Registry) -> SyncReport:
                 continue
             with transaction.atomic():
                 tag_upsert(registry=registry, repository=repo_name, tag=tag_name, summary=summary)
+                untagged_forget_parts(registry=registry, repository=repo_name, summary=summary)
                 history_record(
                     action="pushed",
                     registry=registry,
@@ -237,11 +265,31 @@ def sync_registry(registry: Registry) -> SyncReport:
                 comment="gone from the registry",
             )
         report.removed += 1
-    Repository.objects.filter(registry=registry, tags__isnull=True).delete()
+    report.removed += _sync_untagged(client, registry, seen)
+    Repository.objects.filter(registry=registry, tags__isnull=True, images__isnull=True).delete()
     Registry.objects.filter(pk=registry.pk).update(
         last_synced_at=timezone.now(), last_sync_error="; ".join(report.errors)[:2000]
     )
     return report
+
+
+def _sync_untagged(client, registry: Registry, seen: dict) -> int:
+    """Forget untagged images the registry no longer has (it cannot list them; ask each)."""
+    removed = 0
+    for image in Image.objects.filter(repository__registry=registry).select_related("repository"):
+        name = image.repository.name
+        if name in seen and seen[name] is None:
+            continue  # the repository could not be read: don't delete what we cannot see
+        try:
+            there = client.head_manifest(registry.backing_path(name), image.digest)
+        except NameUnknown:
+            there = None
+        except RegistryError:
+            continue
+        if there is None:
+            Image.objects.filter(pk=image.pk).delete()
+            removed += 1
+    return removed
 
 
 def sync_all() -> list[SyncReport]:

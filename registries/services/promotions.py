@@ -69,6 +69,7 @@ def promotion_request(
             tag=tag_name,
             digest=digest,
             media_type=media_type,
+            by_digest=is_digest,
             comment=comment,
             actor=actor.name,
             requested_by=actor.history_user,
@@ -93,19 +94,16 @@ def _pin(source: Registry, repository: str, reference: str) -> tuple[str, str, s
         raise NotFound(f"There is no tag {reference} in {source.name}/{repository}.")
     tag_name = reference
     if reference.startswith("sha256:"):
-        # Promoting a digest: keep the tag that points at it in the index, if any.
+        # Promoting a digest moves every tag pointing at it (the worker lists them before
+        # and after the copy); the newest names the promotion, "" when it has no tag.
         found = (
             Tag.objects.filter(
                 repository__registry=source, repository__name=repository, digest=head.digest
             )
-            .order_by("-pushed_at")
+            .order_by("-pushed_at", "name")
             .first()
         )
-        if found is None:
-            raise Invalid(
-                f"No tag in {source.name}/{repository} points at {reference}; promote a tag."
-            )
-        tag_name = found.name
+        tag_name = found.name if found else ""
     return head.digest, head.media_type, tag_name
 
 

@@ -57,6 +57,8 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
         "page_obj": page,
         "q": query,
         "query": _other_params(request),
+        "untagged": selectors.untagged_images(repository=repo),
+        "image_ref": f"{reg.pull_host}/{reg.backing_path(repo.name)}",
     }
     if request.htmx and request.htmx.target == "tags":
         return render(request, "registries/repository_detail.html#tags", context)

@@ -12,7 +12,7 @@ import pytest
 from registries.oci.constants import OCI_INDEX, OCI_MANIFEST
 from registries.oci.copy import ImageCopier, plan_image, signature_tags
 from registries.oci.errors import DigestMismatch, ManifestUnknown, NameUnknown
-from registries.oci.manifest import Manifest
+from registries.oci.manifest import Descriptor, Manifest
 
 
 def digest_of(data: bytes) -> str:
@@ -35,6 +35,12 @@ class FakeRegistry:
             raise ManifestUnknown(f"{repo}@{ref}")
         body, media_type = self.manifests[(repo, ref)]
         return Manifest(digest_of(body), media_type, body)
+
+    def head_manifest(self, repo, ref):
+        if (repo, ref) not in self.manifests:
+            return None
+        body, media_type = self.manifests[(repo, ref)]
+        return Descriptor(digest_of(body), media_type, len(body))
 
     def tags(self, repo):
         tags = [r for (p, r) in self.manifests if p == repo and not r.startswith("sha256:")]

@@ -61,8 +61,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         data = settings.DATA_DIR
-        registry_port = int(os.environ.get("PROMOTER_REGISTRY_PORT", "5000"))
-        web_port = int(os.environ.get("PROMOTER_PORT", "8000"))
+        registry_port = settings.PROMOTER_REGISTRY_PORT
+        web_port = int(os.environ.get("PROMOTER_PORT") or "8000")
+        # Where the web server listens; the registry posts notifications here. Clients are
+        # sent to PUBLIC_URL (by default this same address; see settings).
         portal = f"http://127.0.0.1:{web_port}"
         config = write_bundled_registry_config(
             data / "registry.json",
@@ -130,12 +132,15 @@ class Command(BaseCommand):
             )
             for child in children:
                 child.start()
+            public = "" if settings.PUBLIC_URL == portal else f", public URL {settings.PUBLIC_URL}"
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Promoter is up: {settings.PUBLIC_URL}  "
-                    f"(registry: {settings.PROMOTER_REGISTRY_HOST})\nPress Ctrl-C to stop."
+                    f"Promoter is up: {portal}  "
+                    f"(registry: {settings.PROMOTER_REGISTRY_HOST}{public})\n"
+                    "Press Ctrl-C to stop."
                 )
             )
+            self.stdout.flush()  # seen at once when the output is a file or a pipe
             interval = int(os.environ.get("PROMOTER_SYNC_INTERVAL", "300"))
             reclaim_every = max(1.0, float(settings.PROMOTER_STALE_SECONDS) / 2)
             next_sync = time.monotonic() + 2
@@ -175,7 +180,7 @@ class Command(BaseCommand):
 
     def _reclaim(self) -> None:
         """Requeue promotions whose worker died; a database outage only delays this."""
-        from registries.promotions import promotion_reclaim_stale
+        from registries.services.promotions import promotion_reclaim_stale
 
         try:
             close_old_connections()
