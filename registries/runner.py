@@ -360,6 +360,9 @@ def _succeed(
                 promotion=promotion,
             )
         Promotion.objects.filter(pk=promotion.pk).update(
+            # The final counters again: a heartbeat racing the copy's last save may have
+            # written older ones (the heartbeat has stopped by now).
+            **_counter_fields(counters),
             status=Promotion.Status.SUCCEEDED,
             finished_at=timezone.now(),
             error="",
