@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from registries.models import HistoryEvent, Promotion, Registry, Repository, Tag
+from registries.models import HistoryEvent, Image, Promotion, Registry, Repository, Tag
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -73,6 +73,15 @@ class TagAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Image)
+class ImageAdmin(ReadOnlyAdmin):
+    """Images held by digest (pushed or promoted without a tag); the index follows them."""
+
+    list_display = ["digest", "repository", "media_type", "size", "pushed_at", "pushed_by"]
+    list_filter = ["repository__registry"]
+    search_fields = ["digest", "repository__name"]
 
 
 @admin.register(Promotion)

@@ -11,6 +11,9 @@ from registries.oci.constants import MAX_INDEX_DEPTH
 from registries.oci.errors import ManifestInvalid, RegistryError
 
 CONFIG_MAX_BYTES = 4 * 1024 * 1024
+# Manifests read to describe one image: an index may list indexes, but pages and
+# notifications should not fetch without end for a hostile fan-out.
+MAX_FACT_MANIFESTS = 256
 
 
 @dataclass
@@ -64,8 +67,9 @@ def _index_facts(
     """Size (config + layers of every image below) and platforms of an index, recursively:
     an index may list indexes (a multi-arch image of multi-arch images)."""
     for child in oci_manifest.child_manifests(parsed):
-        if child.digest not in facts.children:
-            facts.children.append(child.digest)
+        if child.digest in facts.children or len(facts.children) >= MAX_FACT_MANIFESTS:
+            continue  # listed twice, or a hostile fan-out: facts are best effort
+        facts.children.append(child.digest)
         nested = oci_manifest.is_index(child.media_type)
         if child.platform and not nested and not oci_manifest.is_attestation(child):
             if child.platform not in facts.platforms:
@@ -155,7 +159,7 @@ def _platform_images(
 ) -> None:
     """The runnable images below an index, nested indexes flattened, attestations left out."""
     for child in oci_manifest.child_manifests(parsed):
-        if oci_manifest.is_attestation(child):
+        if oci_manifest.is_attestation(child) or len(images) >= MAX_FACT_MANIFESTS:
             continue
         try:
             manifest = client.get_manifest(path, child.digest)

@@ -153,8 +153,11 @@ def _untagged_push(registry: Registry, repository: str, summary: ImageSummary, a
         # of images; clients find it through the referrers tag or API.
         return "referrer"
     name = actor.name if isinstance(actor, Principal) else str(actor)
-    with transaction.atomic():
-        untagged_record(registry=registry, repository=repository, summary=summary, actor=name)
+    try:
+        with transaction.atomic():
+            untagged_record(registry=registry, repository=repository, summary=summary, actor=name)
+    except IntegrityError:
+        return "duplicate"  # the same push, delivered twice at once
     return "pushed-untagged"
 
 

@@ -395,3 +395,51 @@ def test_pushed_content_is_promoted_digest_for_digest_with_its_referrers(
     assert promotion.signatures_copied == len(pushed.referrers)
     if pushed.check:
         pushed.check(ctx)
+
+
+def test_untagged_images_follow_the_registry(demo, admin_client, unique_repo, tmp_path):
+    """Children of a multi-arch push are parts, not untagged images; a digest deleted at
+    the registry leaves the page; sync forgets one whose delete notification was lost."""
+    from django.utils import timezone
+
+    from registries.models import Registry, Repository
+    from registries.services.index import sync_registry
+
+    ctx = Ctx(admin_client, demo.hostport, unique_repo, tmp_path, demo.url)
+    multi = make_oci_layout(
+        tmp_path / "m", tag="1.0", seed=100, platforms=["linux/amd64", "linux/arm64"]
+    )
+    skopeo_copy(ctx, tmp_path / "m", "1.0", ":1.0", "--all", "--preserve-digests")
+    single = make_oci_layout(tmp_path / "s", tag="1.0", seed=101)
+    skopeo_copy(ctx, tmp_path / "s", "1.0", f"@{single.digest}", "--preserve-digests")
+    untagged = Image.objects.filter(repository__name=unique_repo)
+    assert wait_for(lambda: untagged.filter(digest=single.digest).exists(), timeout=10)
+    assert Tag.objects.get(repository__name=unique_repo, name="1.0").digest == multi.digest
+    # The index's children were pushed by digest before it; they are parts of the image.
+    assert list(untagged.values_list("digest", flat=True)) == [single.digest]
+
+    deleted = subprocess.run(
+        [
+            "skopeo",
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            ADMIN,
+            f"docker://{demo.hostport}/{ctx.dev}@{single.digest}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    assert wait_for(lambda: not untagged.exists(), timeout=10)
+    assert single.digest not in ctx.page(f"/registries/devdocker/images/{unique_repo}").text
+
+    lost = Image.objects.create(
+        repository=Repository.objects.get(registry__name="devdocker", name=unique_repo),
+        digest="sha256:" + "0" * 64,
+        pushed_at=timezone.now(),
+    )
+    sync_registry(Registry.objects.get(name="devdocker"))
+    assert not Image.objects.filter(pk=lost.pk).exists()
+    assert Tag.objects.filter(repository__name=unique_repo, name="1.0").exists()
