@@ -170,3 +170,36 @@ def test_a_foreign_layer_the_source_lacks_is_skipped_and_the_digest_stays(
     assert client.blob_size(dst, foreign) is None
     assert engine.counters.blobs_copied == 2  # the config and the image's own layer
     assert engine.counters.blobs_skipped == 1
+
+
+def test_referrers_from_the_api_are_listed_in_the_fallback_index_of_a_target_without_it(
+    registry, client, repo
+):
+    """A source answering the referrers API (distribution 2.8 does not: one method stands
+    in for it) and a target without it: the target gets a `sha256-<hex>` index, so the
+    referrers stay discoverable there."""
+    src, dst = f"{repo}/dev", f"{repo}/rc"
+    image = art.image(client, src, "1.0", seed=6)
+    sbom = art.referrer(
+        client,
+        src,
+        image,
+        artifact_type=art.SPDX,
+        payload=b"{}",
+        layer_media_type=art.SPDX,
+        fallback=False,  # only the API knows it
+    )
+
+    class WithReferrersApi(NoTagListing):
+        def referrers(self, repository, digest):
+            return [sbom.referrer_descriptor] if digest == image.digest else []
+
+    engine = copier_for(registry, src, dst)
+    engine.source = WithReferrersApi(registry.url, timeout=(2, 10))
+
+    _, copied = promote(engine, "1.0")
+
+    assert copied == 1
+    assert raw(client, dst, sbom.digest) == sbom.body
+    listed = json.loads(raw(client, dst, art.tag_for(image.digest)))["manifests"]
+    assert listed == [sbom.referrer_descriptor]
