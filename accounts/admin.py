@@ -1,16 +1,183 @@
-"""Django admin for tasks, privileges and API keys (users and groups keep Django's defaults).
+"""Django admin for tasks, privileges, API keys, users, groups and the audit log.
+
+The admin is one more adapter over the services (DESIGN: pages, the API and the admin make
+the same decisions): every add, change and delete, the bulk "Delete selected" action
+included, calls the service of `accounts.services` or `registries.services.registries`, so
+its permission checks, validation, staff sync, last-administrator guard and audit event hold
+here too. A refusal (DomainError) shows as a form error or an error message and leaves
+nothing written: the admin's transaction around the request is rolled back.
 
 API keys: the raw key is never stored, and the hash and prefix cannot be edited here;
-create keys on Administration > API Keys, where the key is shown once.
+create keys on Administration > API Keys, where the key is shown once; revoke them here.
 """
 
-from django.contrib import admin
+from __future__ import annotations
 
-from accounts.models import ApiKey, LoginFailure, Privilege, Task
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts import services
+from accounts.models import ApiKey, AuditEvent, LoginFailure, Permission, Privilege, Task
+from accounts.permissions import Principal
+from promoter.errors import DomainError
+
+User = get_user_model()
+
+
+class ServiceForm(forms.ModelForm):
+    """A ModelForm that leaves uniqueness and constraints to the service (one message)."""
+
+    def validate_unique(self) -> None:
+        """The service checks names and constraints, with the same message as elsewhere."""
+
+
+class _DryRun(Exception):
+    """Rolls a trial deletion back."""
+
+
+@admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s")
+def delete_selected(modeladmin, request, queryset):
+    """Django's confirm-then-delete action, all or nothing, refusals shown as a message.
+
+    The services are asked first (a trial run, rolled back), so a refusal shows with the
+    service's message before Django's own confirmation or "cannot delete" page.
+    """
+    refusal = modeladmin.deletion_refusal(request, queryset)
+    if refusal is None:
+        try:
+            with transaction.atomic():
+                return django_delete_selected(modeladmin, request, queryset)
+        except DomainError as exc:  # changed meanwhile
+            refusal = exc
+    modeladmin.message_user(request, refusal.message, messages.ERROR)
+    return None
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose writes are service calls (subclasses say which).
+
+    A DomainError from `service_save` rolls the admin's transaction back; the form is then
+    shown again with the refusal as its error (a second pass that writes nothing).
+    """
+
+    form = ServiceForm
+    actions = [delete_selected]  # named as Django's, so it replaces it
+
+    # --- what subclasses provide ---------------------------------------------------
+    def service_save(self, request, obj, form, change: bool, actor: Principal) -> Any:
+        raise NotImplementedError
+
+    def service_delete(self, request, obj, actor: Principal) -> None:
+        raise NotImplementedError
+
+    # --- Django admin hooks --------------------------------------------------------
+    def save_model(self, request, obj, form, change):
+        saved = self.service_save(request, obj, form, change, Principal.from_request(request))
+        if saved is not None and saved is not obj:
+            # The admin goes on with `obj` (its log entry, message and redirect).
+            obj.pk = saved.pk
+            obj._state.adding = False
+            obj._state.db = saved._state.db
+            obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        """The service wrote the relations (groups, members, registries) already."""
+
+    def delete_model(self, request, obj):
+        self.service_delete(request, obj, Principal.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        actor = Principal.from_request(request)
+        with transaction.atomic():
+            for obj in queryset:
+                self.service_delete(request, obj, actor)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_service_refusal", None)
+        if refusal is None:
+            return form
+
+        class Refused(form):
+            def clean(self):
+                super().clean()
+                raise ValidationError(refusal.message)
+
+        Refused.__name__ = form.__name__
+        return Refused
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            if request.method != "POST" or getattr(request, "_service_refusal", None):
+                raise
+            request._service_refusal = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def deletion_refusal(self, request, objs) -> DomainError | None:
+        """What the services would answer to deleting `objs` (tried, then rolled back)."""
+        actor = Principal.from_request(request)
+        # Fresh copies: deleting clears the primary key of the instance it is given.
+        trial = self.model._default_manager.filter(pk__in=[obj.pk for obj in objs])
+        try:
+            with transaction.atomic():
+                for obj in trial:
+                    self.service_delete(request, obj, actor)
+                raise _DryRun
+        except _DryRun:
+            return None
+        except DomainError as exc:
+            return exc
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        refusal = None
+        if obj is not None and self.has_delete_permission(request):
+            # Before Django's confirmation (or its "cannot delete" page): the service's word.
+            refusal = self.deletion_refusal(request, [obj])
+        if refusal is None:
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except DomainError as exc:  # changed between the trial and the deletion
+                refusal = exc
+        self.message_user(request, refusal.message, messages.ERROR)
+        info = (self.opts.app_label, self.opts.model_name)
+        return HttpResponseRedirect(reverse("admin:{}_{}_changelist".format(*info)))
+
+
+# --- tasks ---------------------------------------------------------------------------------
+class TaskForm(ServiceForm):
+    permissions = forms.MultipleChoiceField(
+        choices=Permission.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The task allows exactly these. Administer allows everything.",
+    )
+
+    class Meta:
+        model = Task
+        fields = ["name", "description", "permissions"]
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ServiceAdmin):
+    form = TaskForm
     list_display = ["name", "permissions", "built_in"]
     list_filter = ["built_in"]
     search_fields = ["name"]
@@ -22,21 +189,70 @@ class TaskAdmin(admin.ModelAdmin):
         return ["built_in"]
 
     def has_delete_permission(self, request, obj=None):
+        # No Delete button on a built-in task (the service refuses it, bulk delete included).
         if obj is not None and obj.built_in:
             return False
         return super().has_delete_permission(request, obj)
 
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        values = {
+            "name": data.get("name", obj.name),
+            "description": data.get("description", obj.description),
+            "permissions": data.get("permissions", obj.permissions),
+        }
+        if change:
+            return services.task_update(task=obj, actor=actor, **values)
+        return services.task_create(actor=actor, **values)
+
+    def service_delete(self, request, obj, actor):
+        services.task_delete(task=obj, actor=actor)
+
+
+# --- privileges ----------------------------------------------------------------------------
+class PrivilegeForm(ServiceForm):
+    class Meta:
+        model = Privilege
+        fields = ["task", "user", "group", "anonymous", "registry", "effect"]
+
+    def validate_constraints(self) -> None:
+        """privilege_add checks "exactly one principal", with its own message."""
+
 
 @admin.register(Privilege)
-class PrivilegeAdmin(admin.ModelAdmin):
+class PrivilegeAdmin(ServiceAdmin):
+    """Privileges are added and removed (as on Users & Tasks), never changed in place."""
+
+    form = PrivilegeForm
     list_display = ["task", "user", "group", "anonymous", "registry", "effect", "created_at"]
     list_filter = ["effect", "anonymous", "task", "registry"]
     search_fields = ["user__username", "group__name", "task__name"]
     autocomplete_fields = ["user", "group"]
 
+    def has_change_permission(self, request, obj=None):
+        return False
 
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        return services.privilege_add(
+            task=data["task"],
+            user=data.get("user"),
+            group=data.get("group"),
+            anonymous=bool(data.get("anonymous")),
+            registry=data.get("registry"),
+            effect=data.get("effect") or Privilege.Effect.GRANT,
+            actor=actor,
+        )
+
+    def service_delete(self, request, obj, actor):
+        services.privilege_remove(privilege=obj, actor=actor)
+
+
+# --- API keys ------------------------------------------------------------------------------
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    """Read-only; revoke with the action (a revoked key stays listed, as on API Keys)."""
+
     list_display = [
         "name",
         "kind",
@@ -51,13 +267,166 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name", "description", "key_prefix", "user__username"]
     exclude = ["key_hash"]
-    readonly_fields = ["key_prefix", "kind", "created_at", "last_used_at"]
-    filter_horizontal = ["registries"]
+    actions = ["revoke_selected"]
 
     def has_add_permission(self, request):
         return False  # keys are created on Administration > API Keys (shown once there)
 
+    def has_change_permission(self, request, obj=None):
+        return False  # what a key may do is fixed when it is made
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the key stays listed with its revocation date
+
+    def has_revoke_permission(self, request):
+        return self.has_view_permission(request)
+
+    @admin.action(permissions=["revoke"], description="Revoke selected API keys")
+    def revoke_selected(self, request, queryset):
+        actor = Principal.from_request(request)
+        try:
+            with transaction.atomic():
+                revoked = [services.api_key_revoke(api_key=k, actor=actor) for k in queryset]
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        names = ", ".join(k.name for k in revoked)
+        self.message_user(request, f"Revoked: {names}. They no longer work.", messages.SUCCESS)
+
+
+# --- users and groups ----------------------------------------------------------------------
+class UserCreateForm(ServiceForm, AdminUserCreationForm):
+    def clean_username(self):
+        """user_create checks that the name is free (one message everywhere)."""
+        return self.cleaned_data.get("username")
+
+
+class UserEditForm(ServiceForm, UserChangeForm):
+    pass
+
+
+try:
+    admin.site.unregister(User)
+    admin.site.unregister(Group)
+except admin.sites.NotRegistered:  # pragma: no cover - contrib.auth registers both
+    pass
+
+
+@admin.register(User)
+class UserAdmin(ServiceAdmin, DjangoUserAdmin):
+    """Users through accounts.services: staff follows Administer, so it is not edited here."""
+
+    form = UserEditForm
+    add_form = UserCreateForm
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("is_active", "groups", "is_staff", "is_superuser")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    filter_horizontal = ("groups",)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Staff means "holds Administer" (grant it on Users & Tasks); superusers are made
+        # by `manage.py bootstrap`/`createsuperuser`; user names do not change.
+        return ("username", "is_staff", "is_superuser", "last_login", "date_joined")
+
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        if not change:
+            usable = data.get("set_usable_password", True)
+            return services.user_create(
+                username=data["username"],
+                password=data.get("password1") if usable else None,
+                actor=actor,
+            )
+        return services.user_update(
+            user=obj,
+            actor=actor,
+            first_name=data.get("first_name"),
+            last_name=data.get("last_name"),
+            email=data.get("email"),
+            is_active=data.get("is_active"),
+            groups=data.get("groups"),
+        )
+
+    def service_delete(self, request, obj, actor):
+        services.user_delete(user=obj, actor=actor)
+
+    @method_decorator(sensitive_post_parameters())
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password page; the new password is set through user_update."""
+        user = self.get_object(request, unquote(id))
+        if (
+            request.method != "POST"
+            or user is None
+            or not self.has_change_permission(request, user)
+        ):
+            return super().user_change_password(request, id, form_url)
+        form = self.change_password_form(user, request.POST)
+        if not form.is_valid():
+            return super().user_change_password(request, id, form_url)  # shows the errors
+        usable = form.cleaned_data.get("set_usable_password", True)
+        try:
+            with transaction.atomic():
+                user = services.user_update(
+                    user=user,
+                    actor=Principal.from_request(request),
+                    password=form.cleaned_data.get("password1") if usable else None,
+                    password_usable=bool(usable),
+                )
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        if request.user.pk == user.pk:
+            update_session_auth_hash(request, user)
+        done = "Password changed successfully." if usable else "Password sign-in turned off."
+        self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:auth_user_change", args=(user.pk,)))
+
+
+class GroupForm(ServiceForm):
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        required=False,
+        widget=FilteredSelectMultiple("members", is_stacked=False),
+        help_text="Privileges granted to the group apply to all its members.",
+    )
+
+    class Meta:
+        model = Group
+        fields = ["name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["members"].initial = list(self.instance.user_set.all())
+
+
+@admin.register(Group)
+class GroupAdmin(ServiceAdmin, DjangoGroupAdmin):
+    form = GroupForm
+    filter_horizontal = ()
+    fields = ["name", "members"]
+    list_display = ["name"]
+
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        if change:
+            return services.group_update(
+                group=obj, name=data.get("name"), members=data.get("members"), actor=actor
+            )
+        return services.group_create(
+            name=data.get("name", ""), members=data.get("members") or [], actor=actor
+        )
+
+    def service_delete(self, request, obj, actor):
+        services.group_delete(group=obj, actor=actor)
+
+
+# --- sign-in failures and the audit log ----------------------------------------------------
 @admin.register(LoginFailure)
 class LoginFailureAdmin(admin.ModelAdmin):
     list_display = ["username", "address", "created_at"]
@@ -67,4 +436,24 @@ class LoginFailureAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: read-only, as it is append-only."""
+
+    list_display = ["created_at", "action", "object_repr", "actor"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_repr", "actor", "object_id"]
+    date_hierarchy = "created_at"
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

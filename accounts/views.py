@@ -198,8 +198,12 @@ def api_key_created(request: HttpRequest, api_key_id: int) -> HttpResponse:
 def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
     actor = _administrator(request)
     key = selectors.api_key_get(api_key_id=api_key_id)
-    services.api_key_revoke(api_key=key, actor=actor)
-    messages.success(request, f"Revoked the API key {key.name}. It no longer works.")
+    try:
+        services.api_key_revoke(api_key=key, actor=actor)
+    except Invalid as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Revoked the API key {key.name}. It no longer works.")
     return redirect("administration:api_key_list")
 
 
@@ -282,6 +286,10 @@ def group_create(request: HttpRequest) -> HttpResponse:
 def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
     actor = _administrator(request)
     group = selectors.group_get(group_id=group_id)
-    services.group_delete(group=group, actor=actor)
-    messages.success(request, f"Deleted the group {group.name}; its members stay.")
+    try:
+        services.group_delete(group=group, actor=actor)
+    except Invalid as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deleted the group {group.name}; its members stay.")
     return redirect("administration:user_list")

@@ -1,8 +1,20 @@
-"""Django admin for registries and their index. History and promotions are read-only."""
+"""Django admin for registries and their index. History and promotions are read-only.
 
+Registries are written through registries.services.registries (permissions, validation,
+audit event), as on Manage Feed and in the API.
+"""
+
+from django import forms
 from django.contrib import admin
 
+from accounts.admin import ServiceAdmin, ServiceForm
 from registries.models import HistoryEvent, Image, Promotion, Registry, Repository, Tag
+from registries.services.registries import (
+    WRITABLE,
+    registry_create,
+    registry_delete,
+    registry_update,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,31 +28,55 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class RegistryAdminForm(ServiceForm):
+    class Meta:
+        model = Registry
+        fields = "__all__"
+        widgets = {
+            # Never echo a stored registry password back into the page.
+            "password": forms.PasswordInput(render_value=False),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "password" in self.fields:
+            self.fields["password"].required = False
+            if self.instance.pk:
+                self.fields["password"].help_text = "Leave empty to keep the stored password."
+        if "promote_to" in self.fields and self.instance.pk:
+            self.fields["promote_to"].queryset = Registry.objects.exclude(pk=self.instance.pk)
+
+
 @admin.register(Registry)
-class RegistryAdmin(admin.ModelAdmin):
+class RegistryAdmin(ServiceAdmin):
+    """Registries through registries.services.registries, as Manage Feed and the API."""
+
+    form = RegistryAdminForm
     list_display = ["name", "usage_type", "promote_to", "endpoint", "active", "last_synced_at"]
     list_filter = ["usage_type", "active"]
     search_fields = ["name", "description", "endpoint"]
-    readonly_fields = ["created_at", "last_synced_at", "last_sync_error"]
     fieldsets = [
         (None, {"fields": ["name", "description", "usage_type", "promote_to", "active"]}),
         ("Backing registry", {"fields": ["endpoint", "namespace", "username", "password"]}),
         ("Sync", {"fields": ["created_at", "last_synced_at", "last_sync_error"]}),
     ]
 
-    def get_form(self, request, obj=None, **kwargs):
-        from django import forms
+    def get_readonly_fields(self, request, obj=None):
+        sync = ["created_at", "last_synced_at", "last_sync_error"]
+        # The name and the usage type are chosen when a registry is created.
+        return sync if obj is None else ["name", "usage_type", *sync]
 
-        form = super().get_form(request, obj, **kwargs)
-        # Never echo a stored registry password back into the page.
-        form.base_fields["password"].widget = forms.PasswordInput(render_value=False)
-        form.base_fields["password"].required = False
-        return form
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        values = {field: data[field] for field in WRITABLE if field in data}
+        # No Promote To chosen means none ("" clears it; None would leave it as it was).
+        values["promote_to"] = data["promote_to"].name if data.get("promote_to") else ""
+        if change:
+            return registry_update(registry=obj, actor=actor, values=values)
+        return registry_create(name=data["name"], actor=actor, values=values)
 
-    def save_model(self, request, obj, form, change):
-        if change and not form.cleaned_data.get("password"):
-            obj.password = Registry.objects.get(pk=obj.pk).password  # empty: keep the old one
-        super().save_model(request, obj, form, change)
+    def service_delete(self, request, obj, actor):
+        registry_delete(registry=obj, actor=actor)
 
 
 @admin.register(Repository)
