@@ -1,36 +1,68 @@
 """Promoter settings: one module, driven by environment variables (see README)."""
 
-import os
 import secrets
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+class _FileAwareEnviron(environ.FileAwareMapping):
+    """os.environ, where X_FILE names a file holding X (compose and Kubernetes secrets).
+
+    A file's final line break is not part of the value (editors and `echo` add one).
+    """
+
+    def __getitem__(self, key: str) -> str:
+        path = self.env.get(f"{key}_FILE")
+        if not path:
+            return self.env[key]
+        try:
+            return super().__getitem__(key).rstrip("\r\n")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{key}_FILE={path!r} cannot be read: {exc}") from exc
 
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class Env(environ.FileAwareEnv):
+    """django-environ's reader: X or X_FILE; an empty value means "not set"; a value that
+    does not parse is a start-up error naming the variable. A value is taken as it is (no
+    `$OTHER` expansion: a secret may well start with `$`)."""
+
+    ENVIRON = _FileAwareEnviron()
+    FALSE_STRINGS = ("false", "off", "no", "n", "0")
+    KINDS = {int: "a whole number", float: "a number", bool: "1/0, true/false, yes/no or on/off"}
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        raw = self.ENVIRON.get(var)
+        if raw is not None and not raw.strip() and default is not self.NOTSET:
+            return default  # empty (e.g. compose's `${X:-}`): as if not set
+        if raw is None:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        if cast is bool:
+            word = raw.strip().lower()
+            if word not in self.BOOLEAN_TRUE_STRINGS and word not in self.FALSE_STRINGS:
+                raise ImproperlyConfigured(f"{var}={raw!r} is not {self.KINDS[bool]}.")
+        try:
+            return self.parse_value(raw.strip() if cast in self.KINDS else raw, cast)
+        except (ValueError, TypeError) as exc:
+            kind = self.KINDS.get(cast, "valid")
+            raise ImproperlyConfigured(f"{var}={raw!r} is not {kind}.") from exc
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+env = Env()
 
-
-DATA_DIR = Path(env("PROMOTER_DATA_DIR", str(BASE_DIR / ".run"))).resolve()
+# Every PROMOTER_* variable is read here, once (README lists them); the rest of the code reads
+# django.conf.settings.
+DATA_DIR = Path(env.str("PROMOTER_DATA_DIR", default=str(BASE_DIR / ".run"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def persistent_secret(name: str, env_name: str) -> str:
-    """A secret from the environment, else one generated once and kept in the data dir."""
-    if value := env(env_name):
+    """A secret from the environment (or X_FILE), else one generated once into the data dir."""
+    if value := env.str(env_name, default=""):
         return value
     path = DATA_DIR / name
     if not path.exists():
@@ -40,25 +72,26 @@ def persistent_secret(name: str, env_name: str) -> str:
 
 
 SECRET_KEY = persistent_secret("secret_key", "PROMOTER_SECRET_KEY")
-DEBUG = env_bool("PROMOTER_DEBUG", False)
+DEBUG = env.bool("PROMOTER_DEBUG", default=False)
 
-# The default follows PROMOTER_PORT, so `make run` on another port hands clients a token
-# realm where the portal really listens.
-PUBLIC_URL = env(
-    "PROMOTER_PUBLIC_URL", f"http://127.0.0.1:{env('PROMOTER_PORT', '8000') or '8000'}"
-).rstrip("/")
+# Web port of `make run` (manage.py run_promoter). The public URL's default follows it, so
+# `make run` on another port hands clients a token realm where the portal really listens.
+PROMOTER_PORT = env.int("PROMOTER_PORT", default=8000)
+PUBLIC_URL = env.str("PROMOTER_PUBLIC_URL", default=f"http://127.0.0.1:{PROMOTER_PORT}").rstrip("/")
 _public = urlparse(PUBLIC_URL)
 ALLOWED_HOSTS = [
     h.strip()
-    for h in env("PROMOTER_ALLOWED_HOSTS", f"{_public.hostname},127.0.0.1,localhost").split(",")
+    for h in env.list(
+        "PROMOTER_ALLOWED_HOSTS", default=[_public.hostname or "", "127.0.0.1", "localhost"]
+    )
     if h.strip()
 ]
 CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"]
 if _public.scheme == "https":
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env_bool("PROMOTER_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = env_int("PROMOTER_HSTS_SECONDS", 31536000)
+    SECURE_SSL_REDIRECT = env.bool("PROMOTER_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("PROMOTER_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -118,43 +151,44 @@ TEMPLATES = [
 ]
 
 
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL;",
+}
+
+
 def database_from_url(url: str) -> dict:
-    """Turn DATABASE_URL (postgres://user:pass@host:port/name or sqlite:///path) into settings."""
-    parsed = urlparse(url)
-    if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parsed.path.lstrip("/")),
-            "USER": unquote(parsed.username or ""),
-            "PASSWORD": unquote(parsed.password or ""),
-            "HOST": unquote(parsed.hostname or ""),
-            "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": env_int("PROMOTER_DB_CONN_MAX_AGE", 60),
-            "CONN_HEALTH_CHECKS": True,
-        }
-    if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
-    raise ValueError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (postgres, sqlite)")
+    """DATABASE_URL (postgres://user:pass@host:port/name or sqlite:////abs/path) as settings."""
+    config = env.db_url_config(url)
+    engine = config.get("ENGINE", "")
+    if engine == "django.db.backends.postgresql":
+        config.setdefault("CONN_MAX_AGE", env.int("PROMOTER_DB_CONN_MAX_AGE", default=60))
+        config.setdefault("CONN_HEALTH_CHECKS", True)
+    elif engine == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    else:
+        scheme = urlparse(url).scheme
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme {scheme!r} is not supported (postgres, sqlite)."
+        )
+    return config
 
 
 DATABASES = {
-    "default": database_from_url(env("DATABASE_URL"))
-    if env("DATABASE_URL")
+    "default": database_from_url(_database_url)
+    if (_database_url := env.str("DATABASE_URL", default=""))
     else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "promoter.sqlite3",
-        "OPTIONS": {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL;",
-        },
+        "OPTIONS": dict(SQLITE_OPTIONS),
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {
     "default": {
-        "BACKEND": env("PROMOTER_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "BACKEND": env.str("PROMOTER_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
         "QUEUES": ["default", "promotions"],
     }
 }
@@ -172,19 +206,19 @@ LOGIN_REDIRECT_URL = "registries:registry_list"
 LOGOUT_REDIRECT_URL = "registries:registry_list"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env("PROMOTER_TIME_ZONE", "UTC")
+TIME_ZONE = env.str("PROMOTER_TIME_ZONE", default="UTC")
 USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
 MEDIA_URL = "/media/"  # never "": the test server would serve the working tree
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env("PROMOTER_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env.str("PROMOTER_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if env_bool("PROMOTER_MANIFEST_STATIC", False)
+        if env.bool("PROMOTER_MANIFEST_STATIC", default=False)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
@@ -200,40 +234,55 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("PROMOTER_LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env.str("PROMOTER_LOG_LEVEL", default="INFO").upper(),
+    },
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
 # --- Promoter ---------------------------------------------------------------
+# `make run` (manage.py run_promoter; its web port, PROMOTER_PORT, is declared above with
+# the public URL): gunicorn workers, seconds between full resyncs.
+PROMOTER_WEB_WORKERS = env.int("PROMOTER_WEB_WORKERS", default=2)
+PROMOTER_SYNC_INTERVAL = env.int("PROMOTER_SYNC_INTERVAL", default=300)
+# First start (manage.py bootstrap): the Admin user's password (None: generated and printed
+# once) and whether to create the demo pipeline.
+PROMOTER_ADMIN_PASSWORD = env.str("PROMOTER_ADMIN_PASSWORD", default=None)
+PROMOTER_DEMO = env.bool("PROMOTER_DEMO", default=True)
+# Sign-in throttling: this many failures for a user name from one address within the window
+# (seconds) refuse further attempts until the window has passed.
+PROMOTER_LOGIN_MAX_FAILURES = env.int("PROMOTER_LOGIN_MAX_FAILURES", default=10)
+PROMOTER_LOGIN_WINDOW_SECONDS = env.int("PROMOTER_LOGIN_WINDOW_SECONDS", default=300)
 # The backing OCI registry: where the portal's client talks to it, and the
 # host:port docker clients use (shown in `docker pull` commands).
-PROMOTER_REGISTRY_PORT = env_int("PROMOTER_REGISTRY_PORT", 5000)
-PROMOTER_REGISTRY_URL = env(
-    "PROMOTER_REGISTRY_URL", f"http://127.0.0.1:{PROMOTER_REGISTRY_PORT}"
+PROMOTER_REGISTRY_PORT = env.int("PROMOTER_REGISTRY_PORT", default=5000)
+PROMOTER_REGISTRY_URL = env.str(
+    "PROMOTER_REGISTRY_URL", default=f"http://127.0.0.1:{PROMOTER_REGISTRY_PORT}"
 ).rstrip("/")
-PROMOTER_REGISTRY_HOST = env(
-    "PROMOTER_REGISTRY_HOST", f"localhost:{urlparse(PROMOTER_REGISTRY_URL).port or 5000}"
+PROMOTER_REGISTRY_HOST = env.str(
+    "PROMOTER_REGISTRY_HOST", default=f"localhost:{urlparse(PROMOTER_REGISTRY_URL).port or 5000}"
 )
 # Shared secret the registry sends in `Authorization: Bearer <secret>` with notifications.
 PROMOTER_NOTIFY_SECRET = persistent_secret("notify_secret", "PROMOTER_NOTIFY_SECRET")
 # Docker token service: the registry's auth.token issuer/service and the signing key.
-PROMOTER_TOKEN_ISSUER = env("PROMOTER_TOKEN_ISSUER", "promoter")
-PROMOTER_TOKEN_SERVICE = env("PROMOTER_TOKEN_SERVICE", "promoter-registry")
-PROMOTER_TOKEN_KEY = Path(env("PROMOTER_TOKEN_KEY", str(DATA_DIR / "token.key")))
-PROMOTER_TOKEN_CERT = Path(env("PROMOTER_TOKEN_CERT", str(DATA_DIR / "token.crt")))
-PROMOTER_TOKEN_TTL = env_int("PROMOTER_TOKEN_TTL", 300)
+PROMOTER_TOKEN_ISSUER = env.str("PROMOTER_TOKEN_ISSUER", default="promoter")
+PROMOTER_TOKEN_SERVICE = env.str("PROMOTER_TOKEN_SERVICE", default="promoter-registry")
+PROMOTER_TOKEN_KEY = Path(env.str("PROMOTER_TOKEN_KEY", default=str(DATA_DIR / "token.key")))
+PROMOTER_TOKEN_CERT = Path(env.str("PROMOTER_TOKEN_CERT", default=str(DATA_DIR / "token.crt")))
+PROMOTER_TOKEN_TTL = env.int("PROMOTER_TOKEN_TTL", default=300)
 # Whether the bundled registry runs with token auth (set by `make run` and test fixtures).
-PROMOTER_REGISTRY_TOKEN_AUTH = env_bool("PROMOTER_REGISTRY_TOKEN_AUTH", True)
+PROMOTER_REGISTRY_TOKEN_AUTH = env.bool("PROMOTER_REGISTRY_TOKEN_AUTH", default=True)
 # Promotions: parallel blob copies, and how long the API waits for a promotion to end.
-PROMOTER_COPY_PARALLELISM = env_int("PROMOTER_COPY_PARALLELISM", 4)
-PROMOTER_API_WAIT_SECONDS = env_int("PROMOTER_API_WAIT_SECONDS", 300)
-PROMOTER_REGISTRY_TIMEOUT = env_int("PROMOTER_REGISTRY_TIMEOUT", 30)
+PROMOTER_COPY_PARALLELISM = env.int("PROMOTER_COPY_PARALLELISM", default=4)
+PROMOTER_API_WAIT_SECONDS = env.int("PROMOTER_API_WAIT_SECONDS", default=300)
+PROMOTER_REGISTRY_TIMEOUT = env.int("PROMOTER_REGISTRY_TIMEOUT", default=30)
 # Bytes/s below which a blob download is given up (after the read timeout); 0 = no floor.
-PROMOTER_MIN_TRANSFER_RATE = env_int("PROMOTER_MIN_TRANSFER_RATE", 32 * 1024)
+PROMOTER_MIN_TRANSFER_RATE = env.int("PROMOTER_MIN_TRANSFER_RATE", default=32 * 1024)
 # Reliability: transient registry failures (connection errors, timeouts, 5xx, 429) are
 # tried this many times in all, waiting BACKOFF, 2×BACKOFF, … seconds (with jitter).
-PROMOTER_REGISTRY_RETRIES = env_int("PROMOTER_REGISTRY_RETRIES", 3)
-PROMOTER_REGISTRY_BACKOFF = float(env("PROMOTER_REGISTRY_BACKOFF", "0.2"))
+PROMOTER_REGISTRY_RETRIES = env.int("PROMOTER_REGISTRY_RETRIES", default=3)
+PROMOTER_REGISTRY_BACKOFF = env.float("PROMOTER_REGISTRY_BACKOFF", default=0.2)
 # A running promotion whose worker sent no heartbeat for this long is requeued by
 # `manage.py reconcile` (run periodically by `make run`); heartbeats come 12× as often.
-PROMOTER_STALE_SECONDS = float(env("PROMOTER_STALE_SECONDS", "60"))
+PROMOTER_STALE_SECONDS = env.float("PROMOTER_STALE_SECONDS", default=60.0)

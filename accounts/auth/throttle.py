@@ -13,16 +13,11 @@ from django.utils import timezone
 
 from accounts.models import LoginFailure
 
-MAX_FAILURES = 10
-WINDOW = dt.timedelta(minutes=5)
-
 
 def _limits() -> tuple[int, dt.timedelta]:
     return (
-        getattr(settings, "PROMOTER_LOGIN_MAX_FAILURES", MAX_FAILURES),
-        dt.timedelta(
-            seconds=getattr(settings, "PROMOTER_LOGIN_WINDOW_SECONDS", int(WINDOW.total_seconds()))
-        ),
+        settings.PROMOTER_LOGIN_MAX_FAILURES,
+        dt.timedelta(seconds=settings.PROMOTER_LOGIN_WINDOW_SECONDS),
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
-
-from accounts.auth.throttle import MAX_FAILURES
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
+MAX_FAILURES = settings.PROMOTER_LOGIN_MAX_FAILURES  # PROMOTER_LOGIN_MAX_FAILURES, default 10
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
-import os
-
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from registries.bootstrap import admin_ensure, demo_ensure, tasks_ensure
@@ -13,7 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         tasks_ensure()
-        generated = admin_ensure(os.environ.get("PROMOTER_ADMIN_PASSWORD"))
+        generated = admin_ensure(settings.PROMOTER_ADMIN_PASSWORD)
         if generated:
             self.stdout.write(
                 self.style.WARNING(
@@ -21,5 +20,5 @@ class Command(BaseCommand):
                     "(shown once; change it after signing in)"
                 )
             )
-        if os.environ.get("PROMOTER_DEMO", "1") != "0" and demo_ensure():
+        if settings.PROMOTER_DEMO and demo_ensure():
             self.stdout.write("Created the demo pipeline: devdocker → rcdocker → proddocker")

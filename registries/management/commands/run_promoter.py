@@ -62,7 +62,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         data = settings.DATA_DIR
         registry_port = settings.PROMOTER_REGISTRY_PORT
-        web_port = int(os.environ.get("PROMOTER_PORT") or "8000")
+        web_port = settings.PROMOTER_PORT
         # Where the web server listens; the registry posts notifications here. Clients are
         # sent to PUBLIC_URL (by default this same address; see settings).
         portal = f"http://127.0.0.1:{web_port}"
@@ -90,6 +90,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("bootstrap")
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+            # The children read the same environment (and so the same settings).
             env = {**os.environ, "PROMOTER_DATA_DIR": str(data)}
             # `worker` is db_worker that waits out database restarts; it is restarted
             # here too if it dies anyway (e.g. killed), and so is the web server.
@@ -119,7 +120,7 @@ class Command(BaseCommand):
                         "--bind",
                         f"127.0.0.1:{web_port}",
                         "--workers",
-                        os.environ.get("PROMOTER_WEB_WORKERS", "2"),
+                        str(settings.PROMOTER_WEB_WORKERS),
                         "--threads",
                         "4",
                         "--timeout",
@@ -141,7 +142,7 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.flush()  # seen at once when the output is a file or a pipe
-            interval = int(os.environ.get("PROMOTER_SYNC_INTERVAL", "300"))
+            interval = settings.PROMOTER_SYNC_INTERVAL
             reclaim_every = max(1.0, float(settings.PROMOTER_STALE_SECONDS) / 2)
             next_sync = time.monotonic() + 2
             next_reclaim = time.monotonic() + reclaim_every
