@@ -682,3 +682,45 @@ def test_the_audit_log_is_read_only_in_the_admin(boss_client, regs):
     assert boss_client.get("/admin/accounts/auditevent/add/").status_code == 403
     assert admin_delete(boss_client, "accounts/auditevent", event.pk).status_code == 403
     assert AuditEvent.objects.count() == 1
+
+
+def test_every_admin_form_opens(boss_client, regs):
+    key, _ = make_key(ApiKey.Kind.SYSTEM, name="ci")
+    group = Group.objects.create(name="qa")
+    task = Task.objects.create(name="Release", permissions=["view"])
+    privilege = grant("View & Download Packages", anonymous=True)
+    create_task("page", boss_client, "Audited")
+    pages = [
+        "/admin/registries/registry/add/",
+        f"/admin/registries/registry/{regs['devdocker'].pk}/change/",
+        "/admin/accounts/task/add/", f"/admin/accounts/task/{task.pk}/change/",
+        "/admin/accounts/privilege/add/", f"/admin/accounts/privilege/{privilege.pk}/change/",
+        f"/admin/accounts/apikey/{key.pk}/change/", "/admin/accounts/apikey/",
+        "/admin/auth/user/add/",
+        f"/admin/auth/user/{User.objects.get(username='boss').pk}/change/",
+        "/admin/auth/group/add/", f"/admin/auth/group/{group.pk}/change/",
+        "/admin/accounts/auditevent/",
+    ]
+    for path in pages:
+        assert boss_client.get(path).status_code == 200, path
+    group_page = text(boss_client.get(f"/admin/auth/group/{group.pk}/change/"))
+    assert 'name="members"' in group_page and 'name="permissions"' not in group_page
+    user_page = text(boss_client.get("/admin/auth/user/add/"))
+    assert 'name="password1"' in user_page
+
+
+def test_the_admin_keeps_a_registry_password_it_never_shows(boss_client, regs):
+    mirror = Registry.objects.create(name="mirror", endpoint="https://registry.example.com",
+                                     username="robot", password="s3cret")
+
+    page = text(boss_client.get(f"/admin/registries/registry/{mirror.pk}/change/"))
+    update_registry("admin", boss_client, mirror, description="A mirror")  # password left empty
+    update_registry("admin", boss_client, Registry.objects.get(name="mirror"),
+                    password="n3w-s3cret")
+
+    assert "s3cret" not in page
+    mirror.refresh_from_db()
+    assert (mirror.description, mirror.password) == ("A mirror", "n3w-s3cret")
+    changes = [e.changes for e in AuditEvent.objects.order_by("id")]
+    assert changes == [{"description": ["", "A mirror"]},
+                       {"password": ["(changed)", "(changed)"]}]
