@@ -7,7 +7,7 @@ audit event), as on Manage Feed and in the API.
 from django import forms
 from django.contrib import admin
 
-from accounts.admin import ServiceAdmin, ServiceForm
+from promoter.admin import ServiceAdmin, ServiceForm
 from registries.models import HistoryEvent, Image, Promotion, Registry, Repository, Tag
 from registries.services.registries import (
     WRITABLE,

@@ -29,8 +29,9 @@ def run(tmp_path: Path, code: str, **variables: str) -> subprocess.CompletedProc
         "PROMOTER_DATA_DIR": str(tmp_path / "data"),
         **variables,
     }
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def settings_of(tmp_path: Path, *names: str, **variables: str) -> dict:
@@ -60,7 +61,11 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     (secrets / "db").write_text("postgres://promoter:pw@db.internal:5432/promoter\n")
 
     seen = settings_of(
-        tmp_path, "SECRET_KEY", "PROMOTER_NOTIFY_SECRET", "PROMOTER_ADMIN_PASSWORD", "DATABASES",
+        tmp_path,
+        "SECRET_KEY",
+        "PROMOTER_NOTIFY_SECRET",
+        "PROMOTER_ADMIN_PASSWORD",
+        "DATABASES",
         PROMOTER_SECRET_KEY_FILE=str(secrets / "key"),
         PROMOTER_NOTIFY_SECRET_FILE=str(secrets / "notify"),
         PROMOTER_ADMIN_PASSWORD_FILE=str(secrets / "admin"),
@@ -74,7 +79,10 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     assert seen["PROMOTER_ADMIN_PASSWORD"] == "admin password from a file"
     database = seen["DATABASES"]["default"]
     assert (database["ENGINE"], database["HOST"], database["PASSWORD"]) == (
-        "django.db.backends.postgresql", "db.internal", "pw")
+        "django.db.backends.postgresql",
+        "db.internal",
+        "pw",
+    )
     # Nothing was generated into the data dir: the secrets came from the files.
     assert not (tmp_path / "data" / "secret_key").exists()
     assert not (tmp_path / "data" / "notify_secret").exists()
@@ -84,58 +92,96 @@ def test_a_missing_secret_file_is_a_clear_error(tmp_path):
     missing = tmp_path / "nowhere" / "key"
     assert refused(tmp_path, PROMOTER_SECRET_KEY_FILE=str(missing)).endswith(
         f"PROMOTER_SECRET_KEY_FILE={str(missing)!r} cannot be read: "
-        f"[Errno 2] No such file or directory: {str(missing)!r}")
+        f"[Errno 2] No such file or directory: {str(missing)!r}"
+    )
 
 
 def test_a_value_that_does_not_parse_names_its_variable(tmp_path):
     assert refused(tmp_path, PROMOTER_TOKEN_TTL="five minutes").endswith(
-        "ImproperlyConfigured: PROMOTER_TOKEN_TTL='five minutes' is not a whole number.")
+        "ImproperlyConfigured: PROMOTER_TOKEN_TTL='five minutes' is not a whole number."
+    )
     assert refused(tmp_path, PROMOTER_REGISTRY_RETRIES="3.5").endswith(
-        "PROMOTER_REGISTRY_RETRIES='3.5' is not a whole number.")
+        "PROMOTER_REGISTRY_RETRIES='3.5' is not a whole number."
+    )
     assert refused(tmp_path, PROMOTER_REGISTRY_BACKOFF="soon").endswith(
-        "PROMOTER_REGISTRY_BACKOFF='soon' is not a number.")
+        "PROMOTER_REGISTRY_BACKOFF='soon' is not a number."
+    )
     assert refused(tmp_path, PROMOTER_DEBUG="maybe").endswith(
-        "PROMOTER_DEBUG='maybe' is not 1/0, true/false, yes/no or on/off.")
+        "PROMOTER_DEBUG='maybe' is not 1/0, true/false, yes/no or on/off."
+    )
 
 
 def test_values_are_parsed_and_empty_means_the_default(tmp_path):
     seen = settings_of(
-        tmp_path, "PROMOTER_TOKEN_TTL", "PROMOTER_ADMIN_PASSWORD", "PROMOTER_DEMO",
-        "PROMOTER_PORT", "PROMOTER_WEB_WORKERS", "PROMOTER_LOGIN_MAX_FAILURES",
-        "PROMOTER_REGISTRY_BACKOFF", "DEBUG", "ALLOWED_HOSTS", "SECRET_KEY",
-        PROMOTER_TOKEN_TTL="", PROMOTER_ADMIN_PASSWORD="", PROMOTER_DEMO="0",
-        PROMOTER_PORT=" 8100 ", PROMOTER_WEB_WORKERS="3", PROMOTER_LOGIN_MAX_FAILURES="4",
-        PROMOTER_REGISTRY_BACKOFF="0.5", PROMOTER_DEBUG="yes",
+        tmp_path,
+        "PROMOTER_TOKEN_TTL",
+        "PROMOTER_ADMIN_PASSWORD",
+        "PROMOTER_DEMO",
+        "PROMOTER_PORT",
+        "PROMOTER_WEB_WORKERS",
+        "PROMOTER_LOGIN_MAX_FAILURES",
+        "PROMOTER_REGISTRY_BACKOFF",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "SECRET_KEY",
+        PROMOTER_TOKEN_TTL="",
+        PROMOTER_ADMIN_PASSWORD="",
+        PROMOTER_DEMO="0",
+        PROMOTER_PORT=" 8100 ",
+        PROMOTER_WEB_WORKERS="3",
+        PROMOTER_LOGIN_MAX_FAILURES="4",
+        PROMOTER_REGISTRY_BACKOFF="0.5",
+        PROMOTER_DEBUG="yes",
         PROMOTER_ALLOWED_HOSTS="portal.example.com, 10.0.0.7",
         # Taken as it is: "$HOME" is not the HOME variable here.
         PROMOTER_SECRET_KEY="$HOME-is-not-expanded",
     )
     assert seen == {
-        "PROMOTER_TOKEN_TTL": 300, "PROMOTER_ADMIN_PASSWORD": None, "PROMOTER_DEMO": False,
-        "PROMOTER_PORT": 8100, "PROMOTER_WEB_WORKERS": 3, "PROMOTER_LOGIN_MAX_FAILURES": 4,
-        "PROMOTER_REGISTRY_BACKOFF": 0.5, "DEBUG": True,
+        "PROMOTER_TOKEN_TTL": 300,
+        "PROMOTER_ADMIN_PASSWORD": None,
+        "PROMOTER_DEMO": False,
+        "PROMOTER_PORT": 8100,
+        "PROMOTER_WEB_WORKERS": 3,
+        "PROMOTER_LOGIN_MAX_FAILURES": 4,
+        "PROMOTER_REGISTRY_BACKOFF": 0.5,
+        "DEBUG": True,
         "ALLOWED_HOSTS": ["portal.example.com", "10.0.0.7"],
         "SECRET_KEY": "$HOME-is-not-expanded",
     }
 
 
 def test_postgres_database_url(tmp_path):
-    seen = settings_of(tmp_path, "DATABASES",
-                       DATABASE_URL="postgres://promoter:p%40ss%2Fword@db.example.com:5433/prod")
-    assert subset(seen["DATABASES"]["default"], {
-        "ENGINE": "django.db.backends.postgresql", "NAME": "prod", "USER": "promoter",
-        "PASSWORD": "p@ss/word", "HOST": "db.example.com", "PORT": 5433,
-        "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True,
-    })
-    seen = settings_of(tmp_path, "DATABASES", DATABASE_URL="postgresql://db/prod",
-                       PROMOTER_DB_CONN_MAX_AGE="0")
+    seen = settings_of(
+        tmp_path,
+        "DATABASES",
+        DATABASE_URL="postgres://promoter:p%40ss%2Fword@db.example.com:5433/prod",
+    )
+    assert subset(
+        seen["DATABASES"]["default"],
+        {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "prod",
+            "USER": "promoter",
+            "PASSWORD": "p@ss/word",
+            "HOST": "db.example.com",
+            "PORT": 5433,
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        },
+    )
+    seen = settings_of(
+        tmp_path, "DATABASES", DATABASE_URL="postgresql://db/prod", PROMOTER_DB_CONN_MAX_AGE="0"
+    )
     database = seen["DATABASES"]["default"]
     assert (database["HOST"], database["NAME"], database["CONN_MAX_AGE"]) == ("db", "prod", 0)
 
 
 def test_sqlite_database_url_and_the_default(tmp_path):
-    options = {"timeout": 20, "transaction_mode": "IMMEDIATE",
-               "init_command": "PRAGMA journal_mode=WAL;"}
+    options = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
     path = tmp_path / "elsewhere.sqlite3"
     seen = settings_of(tmp_path, "DATABASES", DATABASE_URL=f"sqlite:///{path}")
     assert seen["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
@@ -143,14 +189,20 @@ def test_sqlite_database_url_and_the_default(tmp_path):
     assert seen["DATABASES"]["default"]["OPTIONS"] == options
 
     default = settings_of(tmp_path, "DATABASES")["DATABASES"]["default"]
-    assert subset(default, {"ENGINE": "django.db.backends.sqlite3",
-                            "NAME": str(tmp_path / "data" / "promoter.sqlite3"),
-                            "OPTIONS": options})
+    assert subset(
+        default,
+        {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(tmp_path / "data" / "promoter.sqlite3"),
+            "OPTIONS": options,
+        },
+    )
 
 
 def test_an_unsupported_database_is_a_clear_error(tmp_path):
     assert refused(tmp_path, DATABASE_URL="mysql://u:p@db/promoter").endswith(
-        "DATABASE_URL scheme 'mysql' is not supported (postgres, sqlite).")
+        "DATABASE_URL scheme 'mysql' is not supported (postgres, sqlite)."
+    )
 
 
 def test_bootstrap_reads_the_admin_password_file_and_skips_the_demo(tmp_path):

@@ -96,27 +96,46 @@ def registry_row(name: str):
 
 def create_registry(adapter: str, client: Client, regs, *, name: str):
     form = {
-        "name": name, "description": "QA images", "usage_type": "validated",
-        "promote_to": regs["proddocker"].pk, "active": "on", "endpoint": "", "namespace": "",
-        "username": "", "password": "",
+        "name": name,
+        "description": "QA images",
+        "usage_type": "validated",
+        "promote_to": regs["proddocker"].pk,
+        "active": "on",
+        "endpoint": "",
+        "namespace": "",
+        "username": "",
+        "password": "",
     }
     if adapter == "admin":
         return client.post("/admin/registries/registry/add/", form, follow=True)
     if adapter == "page":
         return client.post("/registries/new", form, follow=True)
-    return client.post("/api/management/feeds/create", {
-        "name": name, "feedType": "docker", "description": "QA images",
-        "usageType": "validated", "promoteTo": "proddocker"}, content_type="application/json")
+    return client.post(
+        "/api/management/feeds/create",
+        {
+            "name": name,
+            "feedType": "docker",
+            "description": "QA images",
+            "usageType": "validated",
+            "promoteTo": "proddocker",
+        },
+        content_type="application/json",
+    )
 
 
 def update_registry(adapter: str, client: Client, registry: Registry, **changes):
     """Post the registry's form as it stands, with `changes` (model field names)."""
     form = {
-        "name": registry.name, "description": registry.description,
+        "name": registry.name,
+        "description": registry.description,
         "usage_type": registry.usage_type,
-        "promote_to": registry.promote_to_id or "", "active": "on" if registry.active else "",
-        "endpoint": registry.endpoint, "namespace": registry.namespace,
-        "username": registry.username, "password": "", **changes,
+        "promote_to": registry.promote_to_id or "",
+        "active": "on" if registry.active else "",
+        "endpoint": registry.endpoint,
+        "namespace": registry.namespace,
+        "username": registry.username,
+        "password": "",
+        **changes,
     }
     if adapter == "admin":
         return client.post(f"/admin/registries/registry/{registry.pk}/change/", form, follow=True)
@@ -124,8 +143,9 @@ def update_registry(adapter: str, client: Client, registry: Registry, **changes)
         return client.post(f"/registries/{registry.name}/manage", form, follow=True)
     api_names = {"description": "description", "usage_type": "usageType"}
     body = {api_names[k]: v for k, v in changes.items()}
-    return client.post(f"/api/management/feeds/update/{registry.name}", body,
-                       content_type="application/json")
+    return client.post(
+        f"/api/management/feeds/update/{registry.name}", body, content_type="application/json"
+    )
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_ALL)
@@ -151,10 +171,14 @@ def test_registry_description_change_is_the_same_everywhere(adapter, boss_client
 
     assert registry_row("devdocker")[3] == "CI pushes here"
     [event] = AuditEvent.objects.all()
-    assert (event.action, event.object_repr, event.actor) == ("registry.updated", "devdocker",
-                                                              "boss")
-    assert event.changes == {"description": ["Development builds: CI pushes here.",
-                                             "CI pushes here"]}
+    assert (event.action, event.object_repr, event.actor) == (
+        "registry.updated",
+        "devdocker",
+        "boss",
+    )
+    assert event.changes == {
+        "description": ["Development builds: CI pushes here.", "CI pushes here"]
+    }
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_ALL)
@@ -166,8 +190,9 @@ def test_manage_feed_only_user_never_changes_the_usage_type(adapter, regs, boss)
     grant("Manage Feed", user=keeper, registry=regs["devdocker"])
     before = registry_row("devdocker")
 
-    response = update_registry(adapter, client_for(keeper), regs["devdocker"],
-                               usage_type="validated")
+    response = update_registry(
+        adapter, client_for(keeper), regs["devdocker"], usage_type="validated"
+    )
 
     assert registry_row("devdocker") == before
     assert audit() == []
@@ -207,9 +232,15 @@ def test_registry_delete_is_the_same_everywhere(adapter, boss_client, regs):
 
 @pytest.mark.parametrize("adapter", ["admin", "admin-bulk", "api"])
 def test_registry_with_promotions_is_not_deleted_anywhere(adapter, boss_client, regs):
-    Promotion.objects.create(source=regs["devdocker"], target=regs["rcdocker"],
-                             repository="team/app", tag="1.0", digest="sha256:" + "a" * 64,
-                             actor="boss", status="succeeded")
+    Promotion.objects.create(
+        source=regs["devdocker"],
+        target=regs["rcdocker"],
+        repository="team/app",
+        tag="1.0",
+        digest="sha256:" + "a" * 64,
+        actor="boss",
+        status="succeeded",
+    )
     before = Registry.objects.count()
 
     response = delete_registry(adapter, boss_client, regs["rcdocker"])
@@ -221,8 +252,7 @@ def test_registry_with_promotions_is_not_deleted_anywhere(adapter, boss_client, 
 
 # --- tasks ------------------------------------------------------------------------------------
 def create_task(adapter: str, client: Client, name: str, permissions=("view", "promote")):
-    form = {"name": name, "description": "Promotes to production",
-            "permissions": list(permissions)}
+    form = {"name": name, "description": "Promotes to production", "permissions": list(permissions)}
     if adapter == "admin":
         return client.post("/admin/accounts/task/add/", form, follow=True)
     return client.post("/administration/tasks", form, follow=True)
@@ -260,14 +290,22 @@ def update_task(adapter: str, client: Client, task: Task, **form):
 def test_task_change_is_the_same_everywhere(adapter, boss_client, regs):
     task = Task.objects.create(name="Release", permissions=["view"])
 
-    update_task(adapter, boss_client, task, name="Release Manager", description="",
-                permissions=["view", "promote"])
+    update_task(
+        adapter,
+        boss_client,
+        task,
+        name="Release Manager",
+        description="",
+        permissions=["view", "promote"],
+    )
 
     assert task_row("Release Manager") == ("Release Manager", ["view", "promote"], False)
     [event] = AuditEvent.objects.all()
     assert (event.action, event.actor) == ("task.updated", "boss")
-    assert event.changes == {"name": ["Release", "Release Manager"],
-                             "permissions": [["view"], ["view", "promote"]]}
+    assert event.changes == {
+        "name": ["Release", "Release Manager"],
+        "permissions": [["view"], ["view", "promote"]],
+    }
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_UI)
@@ -277,8 +315,9 @@ def test_taking_administer_out_of_the_last_administrators_task_is_refused(adapte
     Privilege.objects.create(task=task, user=chief)
     staff_sync([chief])
 
-    response = update_task(adapter, client_for(chief), task, name="Chief", description="",
-                           permissions=["view"])
+    response = update_task(
+        adapter, client_for(chief), task, name="Chief", description="", permissions=["view"]
+    )
 
     assert LAST_ADMINISTRATOR in text(response)
     assert task_row("Chief") == ("Chief", ["administer"], False)
@@ -333,8 +372,9 @@ def test_a_bulk_delete_with_one_refusal_deletes_nothing(boss_client, regs):
     custom = Task.objects.create(name="Release Manager", permissions=["view"])
     built_in = Task.objects.get(name="Publish Packages")
 
-    response = admin_action(boss_client, "accounts/task", "delete_selected",
-                            [custom.pk, built_in.pk])
+    response = admin_action(
+        boss_client, "accounts/task", "delete_selected", [custom.pk, built_in.pk]
+    )
 
     assert "Publish Packages is a built-in task and cannot be deleted." in text(response)
     assert "Successfully deleted" not in text(response)
@@ -343,15 +383,29 @@ def test_a_bulk_delete_with_one_refusal_deletes_nothing(boss_client, regs):
 
 
 # --- privileges -------------------------------------------------------------------------------
-def add_privilege(adapter: str, client: Client, *, task: Task, user, registry=None,
-                  effect="grant"):
+def add_privilege(adapter: str, client: Client, *, task: Task, user, registry=None, effect="grant"):
     if adapter == "admin":
-        return client.post("/admin/accounts/privilege/add/", {
-            "task": task.pk, "user": user.pk, "group": "", "registry": registry.pk if registry
-            else "", "effect": effect}, follow=True)
-    return client.post("/administration/users-tasks", {
-        "task": task.pk, "principal": f"user:{user.pk}",
-        "registry": registry.pk if registry else "", "effect": effect}, follow=True)
+        return client.post(
+            "/admin/accounts/privilege/add/",
+            {
+                "task": task.pk,
+                "user": user.pk,
+                "group": "",
+                "registry": registry.pk if registry else "",
+                "effect": effect,
+            },
+            follow=True,
+        )
+    return client.post(
+        "/administration/users-tasks",
+        {
+            "task": task.pk,
+            "principal": f"user:{user.pk}",
+            "registry": registry.pk if registry else "",
+            "effect": effect,
+        },
+        follow=True,
+    )
 
 
 def privilege_rows():
@@ -365,13 +419,19 @@ def privilege_rows():
 def test_privilege_grant_is_the_same_everywhere(adapter, boss_client, regs):
     carol = User.objects.create_user("carol", password=PASSWORD)
 
-    add_privilege(adapter, boss_client, task=Task.objects.get(name="Publish Packages"),
-                  user=carol, registry=regs["devdocker"])
+    add_privilege(
+        adapter,
+        boss_client,
+        task=Task.objects.get(name="Publish Packages"),
+        user=carol,
+        registry=regs["devdocker"],
+    )
 
-    assert privilege_rows() == [("Administer", "boss", "all registries", "grant"),
-                                ("Publish Packages", "carol", "devdocker", "grant")]
-    assert audit() == [("privilege.added", "Grant Publish Packages to carol on devdocker",
-                        "boss")]
+    assert privilege_rows() == [
+        ("Administer", "boss", "all registries", "grant"),
+        ("Publish Packages", "carol", "devdocker", "grant"),
+    ]
+    assert audit() == [("privilege.added", "Grant Publish Packages to carol on devdocker", "boss")]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_UI)
@@ -386,10 +446,12 @@ def test_granting_administer_makes_staff_alike(adapter, boss_client, regs):
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_UI)
-def test_restricting_administer_from_the_last_administrator_is_refused(adapter, boss_client,
-                                                                       boss, regs):
-    response = add_privilege(adapter, boss_client, task=Task.objects.get(name="Administer"),
-                             user=boss, effect="restrict")
+def test_restricting_administer_from_the_last_administrator_is_refused(
+    adapter, boss_client, boss, regs
+):
+    response = add_privilege(
+        adapter, boss_client, task=Task.objects.get(name="Administer"), user=boss, effect="restrict"
+    )
 
     assert LAST_ADMINISTRATOR in text(response)
     assert privilege_rows() == [("Administer", "boss", "all registries", "grant")]
@@ -407,8 +469,9 @@ def remove_privilege(adapter: str, client: Client, privilege: Privilege):
 
 
 @pytest.mark.parametrize("adapter", ["admin", "admin-bulk", "page"])
-def test_removing_the_last_administer_privilege_is_refused_everywhere(adapter, boss_client,
-                                                                      boss, regs):
+def test_removing_the_last_administer_privilege_is_refused_everywhere(
+    adapter, boss_client, boss, regs
+):
     privilege = Privilege.objects.get(user=boss)
 
     response = remove_privilege(adapter, boss_client, privilege)
@@ -431,8 +494,7 @@ def test_privilege_removal_is_the_same_everywhere(adapter, boss_client, regs):
     assert privilege_rows() == [("Administer", "boss", "all registries", "grant")]
     carol.refresh_from_db()
     assert not carol.is_staff  # staff follows Administer, whichever way it went
-    assert audit() == [("privilege.removed", "Grant Administer to carol on all registries",
-                        "boss")]
+    assert audit() == [("privilege.removed", "Grant Administer to carol on all registries", "boss")]
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -456,8 +518,10 @@ def test_api_key_revoke_is_the_same_everywhere(adapter, boss_client, regs):
     key.refresh_from_db()
     assert revoked_at is not None and key.revoked_at == revoked_at
     assert Client().get("/api/api-keys/list", HTTP_X_APIKEY=raw).status_code == 403
-    assert audit() == [("api_key.created", "old-ci", "Promoter"),
-                       ("api_key.revoked", "old-ci", "boss")]
+    assert audit() == [
+        ("api_key.created", "old-ci", "Promoter"),
+        ("api_key.revoked", "old-ci", "boss"),
+    ]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_ALL)
@@ -483,8 +547,9 @@ def test_api_keys_are_read_only_in_the_admin(boss_client, regs):
     key, _ = make_key(ApiKey.Kind.SYSTEM, name="ci")
     assert boss_client.get("/admin/accounts/apikey/add/").status_code == 403
     assert admin_delete(boss_client, "accounts/apikey", key.pk).status_code == 403
-    response = boss_client.post(f"/admin/accounts/apikey/{key.pk}/change/",
-                                {"name": "renamed", "permissions": '["feeds"]'})
+    response = boss_client.post(
+        f"/admin/accounts/apikey/{key.pk}/change/", {"name": "renamed", "permissions": '["feeds"]'}
+    )
     assert response.status_code == 403
     key.refresh_from_db()
     assert (key.name, key.permissions, key.revoked_at) == ("ci", [], None)
@@ -493,12 +558,21 @@ def test_api_keys_are_read_only_in_the_admin(boss_client, regs):
 # --- users ------------------------------------------------------------------------------------
 def create_user(adapter: str, client: Client, username: str):
     if adapter == "admin":
-        return client.post("/admin/auth/user/add/", {
-            "username": username, "usable_password": "true", "password1": PASSWORD,
-            "password2": PASSWORD}, follow=True)
-    return client.post("/administration/users/new", {
-        "username": username, "email": "", "password1": PASSWORD, "password2": PASSWORD},
-        follow=True)
+        return client.post(
+            "/admin/auth/user/add/",
+            {
+                "username": username,
+                "usable_password": "true",
+                "password1": PASSWORD,
+                "password2": PASSWORD,
+            },
+            follow=True,
+        )
+    return client.post(
+        "/administration/users/new",
+        {"username": username, "email": "", "password1": PASSWORD, "password2": PASSWORD},
+        follow=True,
+    )
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_UI)
@@ -525,8 +599,12 @@ def test_a_taken_user_name_is_refused_alike(adapter, boss_client, regs):
 
 
 def update_user(adapter: str, client: Client, user, *, is_active: bool, groups=()):
-    form = {"email": user.email, "first_name": user.first_name, "last_name": user.last_name,
-            "groups": [g.pk for g in groups]}
+    form = {
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "groups": [g.pk for g in groups],
+    }
     if is_active:
         form["is_active"] = "on"
     if adapter == "admin":
@@ -578,15 +656,24 @@ def test_leaving_the_administrators_group_as_the_last_one_is_refused(adapter, re
 def test_the_admin_sets_a_password_through_the_service(boss_client, regs):
     frank = User.objects.create_user("frank", password=PASSWORD)
 
-    response = boss_client.post(f"/admin/auth/user/{frank.pk}/password/", {
-        "usable_password": "true", "password1": "another long password",
-        "password2": "another long password"}, follow=True)
+    response = boss_client.post(
+        f"/admin/auth/user/{frank.pk}/password/",
+        {
+            "usable_password": "true",
+            "password1": "another long password",
+            "password2": "another long password",
+        },
+        follow=True,
+    )
 
     assert "Password changed successfully." in text(response)
     assert Client().login(username="frank", password="another long password")
     [event] = AuditEvent.objects.all()
     assert (event.action, event.object_repr, event.changes) == (
-        "user.updated", "frank", {"password": ["(changed)", "(changed)"]})
+        "user.updated",
+        "frank",
+        {"password": ["(changed)", "(changed)"]},
+    )
 
 
 def test_the_admin_does_not_delete_the_last_administrator(regs):
@@ -693,12 +780,16 @@ def test_every_admin_form_opens(boss_client, regs):
     pages = [
         "/admin/registries/registry/add/",
         f"/admin/registries/registry/{regs['devdocker'].pk}/change/",
-        "/admin/accounts/task/add/", f"/admin/accounts/task/{task.pk}/change/",
-        "/admin/accounts/privilege/add/", f"/admin/accounts/privilege/{privilege.pk}/change/",
-        f"/admin/accounts/apikey/{key.pk}/change/", "/admin/accounts/apikey/",
+        "/admin/accounts/task/add/",
+        f"/admin/accounts/task/{task.pk}/change/",
+        "/admin/accounts/privilege/add/",
+        f"/admin/accounts/privilege/{privilege.pk}/change/",
+        f"/admin/accounts/apikey/{key.pk}/change/",
+        "/admin/accounts/apikey/",
         "/admin/auth/user/add/",
         f"/admin/auth/user/{User.objects.get(username='boss').pk}/change/",
-        "/admin/auth/group/add/", f"/admin/auth/group/{group.pk}/change/",
+        "/admin/auth/group/add/",
+        f"/admin/auth/group/{group.pk}/change/",
         "/admin/accounts/auditevent/",
     ]
     for path in pages:
@@ -710,17 +801,18 @@ def test_every_admin_form_opens(boss_client, regs):
 
 
 def test_the_admin_keeps_a_registry_password_it_never_shows(boss_client, regs):
-    mirror = Registry.objects.create(name="mirror", endpoint="https://registry.example.com",
-                                     username="robot", password="s3cret")
+    mirror = Registry.objects.create(
+        name="mirror", endpoint="https://registry.example.com", username="robot", password="s3cret"
+    )
 
     page = text(boss_client.get(f"/admin/registries/registry/{mirror.pk}/change/"))
     update_registry("admin", boss_client, mirror, description="A mirror")  # password left empty
-    update_registry("admin", boss_client, Registry.objects.get(name="mirror"),
-                    password="n3w-s3cret")
+    update_registry(
+        "admin", boss_client, Registry.objects.get(name="mirror"), password="n3w-s3cret"
+    )
 
     assert "s3cret" not in page
     mirror.refresh_from_db()
     assert (mirror.description, mirror.password) == ("A mirror", "n3w-s3cret")
     changes = [e.changes for e in AuditEvent.objects.order_by("id")]
-    assert changes == [{"description": ["", "A mirror"]},
-                       {"password": ["(changed)", "(changed)"]}]
+    assert changes == [{"description": ["", "A mirror"]}, {"password": ["(changed)", "(changed)"]}]
