@@ -116,6 +116,8 @@ def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpRe
     form = RegistryForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
         values = {field: form.cleaned_data.get(field) for field in WRITABLE}
+        # An empty choice clears Promote To ("" is a value; None would mean "unchanged").
+        values["promote_to"] = values["promote_to"] or ""
         try:
             if instance is None:
                 saved = registry_create(

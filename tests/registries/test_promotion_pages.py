@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.models import AuditEvent
 from registries.models import HistoryEvent, Promotion, Registry, Tag
 from tests.conftest import user_with
 
@@ -126,6 +127,25 @@ def test_manage_feed_sets_promote_to_and_usage_type_is_fixed(admin_client):
     dev = Registry.objects.get(name="devdocker")
     assert dev.promote_to == prod and dev.description == "dev builds"
     assert dev.usage_type == "general"  # chosen at creation, not changed here
+
+
+def test_manage_feed_clears_promote_to_with_the_empty_choice(admin_client):
+    fields = {
+        "description": "",
+        "usage_type": "general",
+        "active": "on",
+        "endpoint": "",
+        "namespace": "",
+        "username": "",
+        "password": "",
+    }
+    assert Registry.objects.get(name="devdocker").promote_to.name == "rcdocker"
+    answer = admin_client.post("/registries/devdocker/manage", {**fields, "promote_to": ""})
+    assert answer.status_code == 302
+    assert Registry.objects.get(name="devdocker").promote_to is None
+    assert AuditEvent.objects.filter(
+        action="registry.updated", object_repr="devdocker", changes__promote_to=["rcdocker", ""]
+    ).exists()
 
 
 def test_manage_feed_is_refused_without_the_privilege(client, demo):
