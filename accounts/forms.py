@@ -27,6 +27,10 @@ class LoginForm(AuthenticationForm):
         "throttled": throttle.BLOCKED_MESSAGE,
     }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "User name"  # the portal's word, as on Users & Groups
+
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         if username and throttle.login_blocked(username, self.request):

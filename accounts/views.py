@@ -7,7 +7,8 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors, services
 from accounts.forms import (
@@ -24,6 +25,31 @@ from accounts.permissions import Principal
 from promoter.errors import Invalid
 
 SHOWN_ONCE = "api_key_raw:{}"
+
+
+def _confirm(
+    request: HttpRequest,
+    *,
+    title: str,
+    question: str,
+    button: str,
+    cancel: str,
+    breadcrumb: tuple[str, str],
+) -> HttpResponse:
+    """The confirmation of a destructive action: a page, or a dialog when htmx asks.
+
+    Its form POSTs to the same address, so it works without JavaScript.
+    """
+    context = {
+        "title": title,
+        "question": question,
+        "button": button,
+        "cancel_url": reverse(cancel),
+        "breadcrumb": breadcrumb,
+        "action_url": request.path,
+    }
+    template = "accounts/confirm_delete.html"
+    return render(request, template + "#dialog" if request.htmx else template, context)
 
 
 class LoginView(auth_views.LoginView):
@@ -70,11 +96,20 @@ def users_tasks(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def privilege_remove(request: HttpRequest, privilege_id: int) -> HttpResponse:
     actor = _administrator(request)
     privilege = selectors.privilege_get(privilege_id=privilege_id)
     description = str(privilege)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title="Remove privilege",
+            question=f"Remove the privilege {description}? Who holds it loses what it allows.",
+            button="Remove privilege",
+            cancel="administration:users_tasks",
+            breadcrumb=("Users & Tasks", "administration:users_tasks"),
+        )
     try:
         services.privilege_remove(privilege=privilege, actor=actor)
     except Invalid as exc:
@@ -129,10 +164,21 @@ def task_edit(request: HttpRequest, task_id: int) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def task_delete(request: HttpRequest, task_id: int) -> HttpResponse:
     actor = _administrator(request)
     task = selectors.task_get(task_id=task_id)
+    if request.method == "GET":
+        count = task.privileges.count()
+        also = f" and its {count} privilege{'s' if count != 1 else ''}" if count else ""
+        return _confirm(
+            request,
+            title=f"Delete task {task.name}",
+            question=f"Delete the task {task.name}{also}? This cannot be undone.",
+            button="Delete task",
+            cancel="administration:task_list",
+            breadcrumb=("Customize Tasks", "administration:task_list"),
+        )
     try:
         services.task_delete(task=task, actor=actor)
     except Invalid as exc:
@@ -194,10 +240,20 @@ def api_key_created(request: HttpRequest, api_key_id: int) -> HttpResponse:
     return response
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
     actor = _administrator(request)
     key = selectors.api_key_get(api_key_id=api_key_id)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title=f"Revoke API key {key.name}",
+            question=f"Revoke the API key {key.name}? Scripts using it stop working at once; "
+            "a revoked key cannot be restored.",
+            button="Revoke key",
+            cancel="administration:api_key_list",
+            breadcrumb=("API Keys", "administration:api_key_list"),
+        )
     try:
         services.api_key_revoke(api_key=key, actor=actor)
     except Invalid as exc:
@@ -282,10 +338,20 @@ def group_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
     actor = _administrator(request)
     group = selectors.group_get(group_id=group_id)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title=f"Delete group {group.name}",
+            question=f"Delete the group {group.name}? Its members stay, but lose the "
+            "privileges granted to the group.",
+            button="Delete group",
+            cancel="administration:user_list",
+            breadcrumb=("Users & Groups", "administration:user_list"),
+        )
     try:
         services.group_delete(group=group, actor=actor)
     except Invalid as exc:

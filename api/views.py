@@ -225,7 +225,11 @@ def docs(request: HttpRequest) -> HttpResponse:
     """The OpenAPI document rendered for people."""
     from api.openapi import docs_context
 
-    return render(request, "api/docs.html", docs_context(openapi_document()))
+    context = docs_context(openapi_document())
+    # The examples name this instance, as the reader reaches it, not a placeholder host.
+    base = request.build_absolute_uri("/").rstrip("/")
+    context["example"] = context["example"].replace("https://promoter.example.com", base)
+    return render(request, "api/docs.html", context)
 
 
 @csrf_exempt

@@ -7,11 +7,13 @@ from django.http import Http404
 
 from promoter import views
 from promoter.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from promoter.signin import sign_in_redirect, signed_out
 
 
 class DomainErrorMiddleware:
     """A DomainError a page lets escape becomes the 404, 403 or 400 page with its message.
 
+    A signed-out visitor is sent to sign in instead of a 404 or 403 page (promoter.signin).
     The API answers its own errors (api.http), so this leaves /api/ alone.
     """
 
@@ -24,6 +26,8 @@ class DomainErrorMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
             return None
+        if isinstance(exception, NotFound | Forbidden | Unauthenticated) and signed_out(request):
+            return sign_in_redirect(request)
         if isinstance(exception, NotFound):
             return views.page_not_found(request, Http404(exception.message))
         if isinstance(exception, Forbidden | Unauthenticated):

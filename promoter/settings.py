@@ -146,6 +146,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.principal",
             ],
+            # {% load dates %}: the one date format of every page (promoter/templatetags).
+            "libraries": {"dates": "promoter.templatetags.dates"},
         },
     },
 ]

@@ -65,7 +65,7 @@ def page(browser):
 def login(page, portal_url: str, username: str, password: str) -> None:
     """Sign in through the login page and wait until the portal answers signed in."""
     page.goto(f"{portal_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
+    page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector(".topbar-username")

@@ -8,19 +8,25 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import Forbidden, Invalid
 from registries.connections import client_for
-from registries.models import Tag
+from registries.models import COMMENT_MAX, Tag
 from registries.oci.errors import DigestMismatch, ManifestUnknown, RegistryError
 from registries.oci.inspect import describe_image
 from registries.records import history_record, tag_upsert
 
 
-def tag_roll_back(*, tag: Tag, actor: Principal) -> Tag:
-    """Re-point a promoted tag at the digest it had before the last promotion."""
+def tag_roll_back(*, tag: Tag, actor: Principal, comment: str = "") -> Tag:
+    """Re-point a promoted tag at the digest it had before the last promotion.
+
+    `comment` (why) goes in the History event's comment; its digest is the one rolled back to.
+    """
     registry = tag.repository.registry
     if not actor.has(Permission.PROMOTE, registry):
         raise Forbidden(f"You may not roll back tags in {registry.name}.")
     if not tag.previous_digest:
         raise Invalid(f"{tag} has no earlier digest to roll back to.")
+    comment = comment.strip()
+    if len(comment) > COMMENT_MAX:
+        raise Invalid(f"The comment is longer than {COMMENT_MAX} characters.")
     client = client_for(registry)
     path = registry.backing_path(tag.repository.name)
     try:
@@ -36,7 +42,7 @@ def tag_roll_back(*, tag: Tag, actor: Principal) -> Tag:
     except RegistryError as exc:
         raise Invalid(f"Roll back failed, the tag was not changed: {exc.message}") from exc
     with transaction.atomic():
-        updated, old = tag_upsert(
+        updated, _ = tag_upsert(
             registry=registry,
             repository=tag.repository.name,
             tag=tag.name,
@@ -50,6 +56,6 @@ def tag_roll_back(*, tag: Tag, actor: Principal) -> Tag:
             tag=tag.name,
             digest=digest,
             actor=actor,
-            comment=f"from {old}",
+            comment=comment,
         )
     return updated

@@ -13,8 +13,10 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden
+from promoter.signin import sign_in_redirect, signed_out
 from registries import selectors
 from registries.forms import PromoteForm
+from registries.models import COMMENT_MAX
 from registries.services.promotions import promotion_request, promotion_retry
 from registries.services.tags import tag_roll_back
 
@@ -55,7 +57,7 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
                 return render(
                     request,
                     "registries/promotion_detail.html#progress-dialog",
-                    {"promotion": promotion, "poll": True},
+                    {"promotion": promotion, "poll": True, "in_dialog": True},
                 )
             return redirect("registries:promotion_detail", promotion_id=promotion.pk)
     context = {
@@ -77,8 +79,14 @@ def promotion_detail(request: HttpRequest, promotion_id: int) -> HttpResponse:
     promotion = selectors.promotion_get(
         principal=Principal.from_request(request), promotion_id=promotion_id
     )
-    context = {"promotion": promotion, "poll": not promotion.is_finished}
+    context = {
+        "promotion": promotion,
+        "poll": not promotion.is_finished,
+        # The progress partial polled from the dialog keeps the dialog's own Run again.
+        "in_dialog": request.GET.get("dialog") == "1",
+    }
     if request.htmx and request.GET.get("partial") == "dialog":
+        context["in_dialog"] = True
         return render(request, "registries/promotion_detail.html#progress-dialog", context)
     if request.htmx and request.GET.get("partial") == "progress":
         return render(request, "registries/promotion_detail.html#progress", context)
@@ -95,7 +103,15 @@ def promotion_run_again(request: HttpRequest, promotion_id: int) -> HttpResponse
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
+        if request.htmx:
+            # Run again from the progress dialog: the dialog follows the new attempt.
+            context = {"promotion": promotion, "poll": True, "in_dialog": True}
+            return render(request, "registries/promotion_detail.html#progress-dialog", context)
         messages.info(request, "The promotion was queued again.")
+    if request.htmx:
+        return HttpResponseClientRedirect(
+            reverse("registries:promotion_detail", args=[promotion.pk])
+        )
     return redirect("registries:promotion_detail", promotion_id=promotion.pk)
 
 
@@ -104,6 +120,9 @@ def promotion_list(request: HttpRequest) -> HttpResponse:
     page = selectors.promotion_list(
         principal=Principal.from_request(request), page=request.GET.get("page", 1)
     )
+    if not page.object_list and signed_out(request):
+        # Anonymous sees nothing here: "No promotions yet" would be wrong, signing in is right.
+        return sign_in_redirect(request)
     return render(request, "registries/promotion_list.html", {"page_obj": page})
 
 
@@ -114,9 +133,10 @@ def roll_back(request: HttpRequest, registry: str, repository: str, tag: str) ->
         raise Forbidden(f"You may not roll back tags in {reg.name}.")
     tag_url = reverse("registries:tag_detail", args=[reg.name, repo.name, tag_obj.name])
     error = ""
+    comment = request.POST.get("comment", "").strip()
     if request.method == "POST":
         try:
-            tag_roll_back(tag=tag_obj, actor=principal)
+            tag_roll_back(tag=tag_obj, actor=principal, comment=comment)
         except DomainError as exc:
             error = exc.message
         else:
@@ -130,7 +150,12 @@ def roll_back(request: HttpRequest, registry: str, repository: str, tag: str) ->
         "tag": tag_obj,
         "error": error,
         "tag_url": tag_url,
+        "comment": comment,
+        "comment_max": COMMENT_MAX,
     }
+    status = 400 if error else 200
     if request.htmx:
-        return render(request, "registries/tag_confirm_rollback.html#dialog", context)
-    return render(request, "registries/tag_confirm_rollback.html", context)
+        return render(
+            request, "registries/tag_confirm_rollback.html#dialog", context, status=status
+        )
+    return render(request, "registries/tag_confirm_rollback.html", context, status=status)

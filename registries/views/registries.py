@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden
+from promoter.signin import sign_in_redirect, signed_out
 from registries import selectors
 from registries.forms import RegistryForm
 from registries.services.images import tag_image
@@ -23,6 +24,9 @@ def _principal(request: HttpRequest) -> Principal:
 @require_GET
 def registry_list(request: HttpRequest) -> HttpResponse:
     registries = selectors.registry_list(principal=_principal(request))
+    if signed_out(request) and not registries:
+        # Anonymous may see nothing here: the page to show is the sign-in page.
+        return sign_in_redirect(request)
     return render(request, "registries/registry_list.html", {"registries": registries})
 
 

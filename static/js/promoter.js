@@ -1,11 +1,15 @@
 /* Promoter: small progressive enhancements. Every page works without this file.
    - [data-copy="text"]        click copies text to the clipboard, button says "Copied".
-   - details.dropdown          closes on outside click / Escape; one open at a time.
-   - .dropdown > button[aria-haspopup]  toggles .open (for non-<details> dropdowns).
+   - details.dropdown          a menu button: role="menu" and the menu keyboard pattern
+                               (Enter/Space/ArrowDown open, arrows, Home/End, Esc, Tab);
+                               closes on outside click; one open at a time.
    - dialog.modal[data-open]   shown with showModal() on load and after every htmx swap.
    - [data-close]              closes the enclosing dialog; dialogs inside #modal-root are removed on close.
    - [data-open-dialog="id"]   opens the dialog with that id.
+   - Ctrl+Enter (⌘+Enter)      submits the form of the open dialog.
+   - focus                     after Esc or Close, focus returns to the control that opened the dialog.
    - [data-dismiss]            removes the enclosing .banner.
+   - [data-theme-toggle]       switches light/dark and remembers it (see theme.js).
 */
 (function () {
   "use strict";
@@ -40,30 +44,208 @@
     }, 1600);
   }
 
+  /* ---------- theme ---------- */
+  var root = document.documentElement;
+  var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+
+  function isDark() {
+    if (root.classList.contains("theme-dark")) return true;
+    if (root.classList.contains("theme-light")) return false;
+    return !!(darkQuery && darkQuery.matches);
+  }
+
+  function syncThemeToggles() {
+    var dark = String(isDark());
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (b) {
+      b.setAttribute("aria-pressed", dark);
+    });
+  }
+
+  function toggleTheme() {
+    var next = isDark() ? "light" : "dark";
+    root.classList.remove("theme-dark", "theme-light");
+    root.classList.add("theme-" + next);
+    try { window.localStorage.setItem("promoter-theme", next); } catch (e) { /* not remembered */ }
+    syncThemeToggles();
+  }
+
+  if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener("change", syncThemeToggles);
+
+  /* ---------- menus (details.dropdown) ---------- */
+  function menuItems(dropdown) {
+    var menu = dropdown.querySelector(".dropdown-menu");
+    if (!menu) return [];
+    return Array.prototype.filter.call(
+      menu.querySelectorAll("a[href], button:not([disabled])"),
+      function (el) { return el.closest(".dropdown-menu") === menu; }
+    );
+  }
+
+  // The roles are added here, not in the markup: without JavaScript a <details> is a plain
+  // disclosure whose links are reached with Tab, and announcing it as a menu would mislead.
+  function enhanceMenus(scope) {
+    (scope || document).querySelectorAll("details.dropdown").forEach(function (d) {
+      if (d.dataset.menu) return;
+      d.dataset.menu = "1";
+      var summary = d.querySelector("summary");
+      var menu = d.querySelector(".dropdown-menu");
+      if (!summary || !menu) return;
+      summary.setAttribute("aria-haspopup", "menu");
+      summary.setAttribute("aria-expanded", String(d.open));
+      if (!menu.id) menu.id = (d.id || "menu-" + Math.random().toString(36).slice(2)) + "-menu";
+      summary.setAttribute("aria-controls", menu.id);
+      menu.setAttribute("role", "menu");
+      menuItems(d).forEach(function (item) {
+        item.setAttribute("role", "menuitem");
+        item.setAttribute("tabindex", "-1");
+      });
+    });
+  }
+
+  function openMenu(dropdown, focusIndex) {
+    closeDropdowns(dropdown);
+    dropdown.open = true;
+    var items = menuItems(dropdown);
+    if (!items.length) return;
+    var i = focusIndex < 0 ? items.length + focusIndex : focusIndex;
+    items[Math.max(0, Math.min(i, items.length - 1))].focus();
+  }
+
+  function closeMenu(dropdown, returnFocus) {
+    dropdown.open = false;
+    if (returnFocus) {
+      var s = dropdown.querySelector("summary");
+      if (s) s.focus();
+    }
+  }
+
   function closeDropdowns(except) {
     document.querySelectorAll("details.dropdown[open]").forEach(function (d) {
       if (d !== except) d.removeAttribute("open");
     });
-    document.querySelectorAll(".dropdown.open").forEach(function (d) {
-      if (d !== except) {
-        d.classList.remove("open");
-        var b = d.querySelector("[aria-haspopup]");
-        if (b) b.setAttribute("aria-expanded", "false");
-      }
-    });
   }
 
-  function openModals(root) {
-    (root || document).querySelectorAll("dialog.modal[data-open]").forEach(function (dialog) {
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element)) return;
+
+    // The menu button.
+    if (target.matches("details.dropdown > summary")) {
+      var dd = target.parentElement;
+      if (event.key === "ArrowDown" || event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        if (dd.open && event.key !== "ArrowDown") closeMenu(dd, false);
+        else openMenu(dd, 0);
+      } else if (event.key === "ArrowUp") {
+        event.preventDefault();
+        openMenu(dd, -1);
+      } else if (event.key === "Escape" && dd.open) {
+        event.preventDefault();
+        closeMenu(dd, true);
+      }
+      return;
+    }
+
+    // An item of an open menu.
+    var item = target.closest("details.dropdown [role=menuitem]");
+    if (item) {
+      var dropdown = item.closest("details.dropdown");
+      var items = menuItems(dropdown);
+      var at = items.indexOf(item);
+      var next = null;
+      switch (event.key) {
+        case "ArrowDown": next = items[(at + 1) % items.length]; break;
+        case "ArrowUp": next = items[(at - 1 + items.length) % items.length]; break;
+        case "Home": next = items[0]; break;
+        case "End": next = items[items.length - 1]; break;
+        case "Escape":
+          event.preventDefault();
+          closeMenu(dropdown, true);
+          return;
+        case "Tab":
+          closeMenu(dropdown, false);
+          return;
+        case " ":
+          event.preventDefault();
+          item.click();
+          return;
+        default:
+          return;
+      }
+      event.preventDefault();
+      if (next) next.focus();
+      return;
+    }
+
+    // Ctrl+Enter (⌘+Enter on a Mac) submits the open dialog's form with its primary button.
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      var dialog = target.closest("dialog[open]");
+      if (!dialog) return;
+      var form = target.form || dialog.querySelector("form");
+      if (!form) return;
+      var submitter = null;
+      if (form.id) submitter = dialog.querySelector('button[form="' + form.id + '"]:not([type=button])');
+      if (!submitter) submitter = form.querySelector("button:not([type=button]), [type=submit]");
+      event.preventDefault();
+      if (typeof form.requestSubmit === "function") form.requestSubmit(submitter || undefined);
+      else if (submitter) submitter.click();
+    }
+  });
+
+  /* ---------- dialogs ---------- */
+  // The control that opened the current dialog: focus goes back to it when the dialog closes,
+  // also when the dialog was replaced meanwhile (Promote → progress → Run again).
+  var opener = null;
+
+  function openerFor(element) {
+    var dropdown = element.closest(".dropdown");
+    if (dropdown) return dropdown.querySelector("summary, [aria-haspopup]") || element;
+    return element;
+  }
+
+  function focusInto(dialog) {
+    var focus = dialog.querySelector("[autofocus]") ||
+      dialog.querySelector(".modal-body input:not([type=hidden]), .modal-body select, .modal-body textarea") ||
+      dialog.querySelector(".modal-footer .btn, .modal-close");
+    if (focus) focus.focus();
+  }
+
+  function openModals(scope) {
+    (scope || document).querySelectorAll("dialog.modal[data-open]").forEach(function (dialog) {
       if (dialog.open || !dialog.isConnected) return;
       dialog.removeAttribute("data-open");
       if (typeof dialog.showModal === "function") dialog.showModal();
       else dialog.setAttribute("open", "");
-      var focus = dialog.querySelector("[autofocus]") ||
-        dialog.querySelector(".modal-body input:not([type=hidden]), .modal-body select, .modal-body textarea");
-      if (focus) focus.focus();
+      focusInto(dialog);
     });
   }
+
+  function restoreFocus() {
+    // A dialog replaced by the next one (htmx swap) is not the end: wait until none is open.
+    setTimeout(function () {
+      if (document.querySelector("dialog.modal[open]")) return;
+      if (opener && opener.isConnected) opener.focus();
+      opener = null;
+    }, 0);
+  }
+
+  // A dialog answered with 400 (a form error, e.g. a comment too long) still shows, with its
+  // message: htmx 2 leaves 4xx answers unswapped by default.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (detail && detail.xhr && detail.xhr.status === 400 && detail.target && detail.target.id === "modal-root") {
+      detail.shouldSwap = true;
+      detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    var target = event.detail && event.detail.target;
+    if (!(elt instanceof Element) || !target || target.id !== "modal-root") return;
+    if (elt.closest("dialog")) return;  // asked from inside a dialog: keep the first opener
+    opener = openerFor(elt);
+  });
 
   // Where the pointer went down: a text selection dragged out of a dialog must not close it.
   var pressedOn = null;
@@ -83,6 +265,11 @@
       return;
     }
 
+    if (target.closest("[data-theme-toggle]")) {
+      toggleTheme();
+      return;
+    }
+
     var dismiss = target.closest("[data-dismiss]");
     if (dismiss) {
       var banner = dismiss.closest(".banner");
@@ -97,10 +284,15 @@
       return;
     }
 
-    var opener = target.closest("[data-open-dialog]");
-    if (opener) {
-      var d = document.getElementById(opener.getAttribute("data-open-dialog"));
-      if (d && typeof d.showModal === "function") { event.preventDefault(); d.showModal(); }
+    var openButton = target.closest("[data-open-dialog]");
+    if (openButton) {
+      var d = document.getElementById(openButton.getAttribute("data-open-dialog"));
+      if (d && typeof d.showModal === "function") {
+        event.preventDefault();
+        opener = openButton;
+        d.showModal();
+        focusInto(d);
+      }
       return;
     }
 
@@ -113,16 +305,6 @@
       return;
     }
 
-    var toggle = target.closest(".dropdown > [aria-haspopup]");
-    if (toggle && toggle.tagName !== "SUMMARY") {
-      var dd = toggle.parentElement;
-      var willOpen = !dd.classList.contains("open");
-      closeDropdowns(dd);
-      dd.classList.toggle("open", willOpen);
-      toggle.setAttribute("aria-expanded", String(willOpen));
-      return;
-    }
-
     var within = target.closest(".dropdown");
     if (within && target.closest(".dropdown-menu a, .dropdown-menu button")) {
       closeDropdowns();  // an item was chosen
@@ -131,7 +313,7 @@
     closeDropdowns(within);
   });
 
-  // One <details> dropdown open at a time; keep aria-expanded in step for screen readers.
+  // One menu open at a time; keep aria-expanded in step for screen readers.
   document.addEventListener("toggle", function (event) {
     var d = event.target;
     if (!(d instanceof HTMLDetailsElement) || !d.classList.contains("dropdown")) return;
@@ -140,24 +322,31 @@
     if (d.open) closeDropdowns(d);
   }, true);
 
+  // Esc anywhere closes an open menu and puts focus back on its button.
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape") return;
-    var open = document.querySelector("details.dropdown[open], .dropdown.open");
-    if (open) {
-      closeDropdowns();
-      var s = open.querySelector("summary, [aria-haspopup]");
-      if (s) s.focus();
-    }
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    var open = document.querySelector("details.dropdown[open]");
+    if (open) closeMenu(open, true);
   });
 
   // Dialogs swapped into #modal-root are throw-away: remove them once closed,
-  // so the next hx-get starts from a clean form.
+  // so the next hx-get starts from a clean form. Then focus goes back to the opener.
   document.addEventListener("close", function (event) {
     var d = event.target;
-    if (d instanceof HTMLDialogElement && d.closest("#modal-root")) d.remove();
+    if (!(d instanceof HTMLDialogElement)) return;
+    if (d.closest("#modal-root")) d.remove();
+    restoreFocus();
   }, true);
 
-  document.addEventListener("DOMContentLoaded", function () { openModals(document); });
-  document.addEventListener("htmx:afterSwap", function () { openModals(document); });
-  document.addEventListener("htmx:oobAfterSwap", function () { openModals(document); });
+  function ready(scope) {
+    enhanceMenus(scope);
+    openModals(scope);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    syncThemeToggles();
+    ready(document);
+  });
+  document.addEventListener("htmx:afterSwap", function () { ready(document); });
+  document.addEventListener("htmx:oobAfterSwap", function () { ready(document); });
 })();

@@ -27,7 +27,7 @@ def site(live_server, transactional_db):
 def test_sign_in_page_rejects_a_wrong_password(page, site):
     page.goto(f"{site.url}/accounts/login/")
     screenshot(page, "login")
-    page.get_by_label("Username").fill("Admin")
+    page.get_by_label("User name").fill("Admin")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_role("alert").filter(has_text="not correct").is_visible()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -57,7 +59,10 @@ def test_other_people_get_the_403_page(regs, path):
     response = client.get(path)
     assert response.status_code == 403
     assert b"permission" in response.content
-    assert Client().get(path).status_code == 403  # anonymous too
+    # A signed-out visitor is sent to sign in, and back here afterwards.
+    anonymous = Client().get(path)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"] == f"/accounts/login/?next={quote(path)}"
 
 
 def test_a_user_granted_administer_becomes_staff_and_sees_administration(admin_client, regs):
