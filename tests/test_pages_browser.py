@@ -275,3 +275,28 @@ def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, a
 
     assert len(admin.checked) >= 33 and len(lena_checked) >= 12
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def test_the_theme_toggle_switches_and_is_remembered(demo, page):
+    def background() -> str:
+        return page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+
+    light, dark = "rgb(246, 247, 249)", "rgb(13, 17, 23)"
+    page.emulate_media(color_scheme="light")
+    page.goto(f"{demo.url}/accounts/login/")
+    assert background() == light
+    toggle = page.get_by_role("button", name="Dark theme")
+    assert toggle.get_attribute("aria-pressed") == "false"
+
+    toggle.click()
+    assert background() == dark and toggle.get_attribute("aria-pressed") == "true"
+    page.reload()
+    assert background() == dark, "the choice is remembered"
+
+    page.emulate_media(color_scheme="dark")
+    toggle.click()
+    page.reload()
+    assert background() == light, "a chosen light theme beats the system's dark"
+    page.evaluate("() => localStorage.removeItem('promoter-theme')")
+    page.reload()
+    assert background() == dark, "without a choice the system setting counts"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registries.models import HistoryEvent, Promotion, Tag
+from registries.models import HistoryEvent, Promotion, Registry, Tag
 from tests.browser_support import login, screenshot
 from tests.conftest import PASSWORD
 
@@ -136,5 +136,44 @@ def test_without_javascript_a_promotion_page_refreshes_until_it_finishes(
         context.close()
     promotion = Promotion.objects.get()
     assert promotion.status == "succeeded" and promotion.comment == "Promoted without JavaScript"
+    tag = Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo)
+    assert tag.digest == info.digest
+
+
+def test_a_failed_promotion_runs_again_from_its_dialog(demo, indexed, page):
+    repo, info = indexed
+    failed = Promotion.objects.create(
+        source=Registry.objects.get(name="devdocker"),
+        target=Registry.objects.get(name="rcdocker"),
+        repository=repo,
+        tag="1.0",
+        digest=info.digest,
+        actor="Admin",
+        status=Promotion.Status.FAILED,
+        error="The target registry did not answer (simulated).",
+    )
+    login(page, demo.url, "Admin", PASSWORD)
+    page.goto(f"{demo.url}/promotions/")
+    # The dialog as the progress polling shows it once the promotion has failed.
+    page.evaluate(
+        "url => htmx.ajax('GET', url, {target: '#modal-root'})",
+        f"/promotions/{failed.pk}/?partial=dialog",
+    )
+    dialog = page.locator("dialog#promote-dialog[open]")
+    dialog.wait_for()
+    assert "The promotion failed." in dialog.inner_text()
+    screenshot(page, "failed-dialog")
+
+    dialog.get_by_role("button", name="Run again").click()
+
+    result = page.locator("dialog#promote-dialog #promotion-result")
+    result.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('#promotion-progress')?.dataset.status === 'succeeded'",
+        timeout=60_000,
+    )
+    assert "Promoted" in result.inner_text()
+    failed.refresh_from_db()
+    assert failed.status == "succeeded"
     tag = Tag.objects.get(repository__registry__name="rcdocker", repository__name=repo)
     assert tag.digest == info.digest

@@ -97,13 +97,57 @@ def test_roll_back_page_repoints_the_tag_and_records_history(
     tag_url = f"/registries/rcdocker/images/{unique_repo}:1.0"
     assert 'id="rollback-action"' in admin_client.get(tag_url).content.decode()
 
-    answer = admin_client.post(tag_url + "/rollback")
+    dialog = admin_client.get(tag_url + "/rollback", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="comment"' in dialog and 'id="rollback-dialog"' in dialog
+
+    answer = admin_client.post(tag_url + "/rollback", {"comment": "  1.0 breaks sign-in  "})
 
     assert answer.status_code == 302
     tag = Tag.objects.get(repository__registry=rc, repository__name=unique_repo)
     assert tag.digest == first.digest
-    assert HistoryEvent.objects.filter(action="rolled_back", registry="rcdocker").count() == 1
-    assert "Rolled back" in admin_client.get(tag_url + "?tab=history").content.decode()
+    event = HistoryEvent.objects.get(action="rolled_back", registry="rcdocker")
+    # The comment is the person's why; the digest field holds the image rolled back to.
+    assert (event.comment, event.digest, event.actor) == (
+        "1.0 breaks sign-in",
+        first.digest,
+        "Admin",
+    )
+    history = admin_client.get(tag_url + "?tab=history").content.decode()
+    assert "Rolled back" in history and "1.0 breaks sign-in" in history
+
+
+def test_roll_back_refuses_a_comment_over_the_limit_and_changes_nothing(
+    admin_client, demo, admin_creds, unique_repo, tmp_path
+):
+    from accounts.permissions import Principal
+    from registries.models import COMMENT_MAX
+    from registries.services.promotions import promotion_request
+    from tests.support.images import push_image
+
+    admin = Principal(user=get_user_model().objects.get(username="Admin"))
+    dev, rc = Registry.objects.get(name="devdocker"), Registry.objects.get(name="rcdocker")
+    for seed in (23, 24):
+        push_image(
+            demo.hostport,
+            f"devdocker/{unique_repo}",
+            "1.0",
+            creds=admin_creds,
+            tmp_path=tmp_path / str(seed),
+            seed=seed,
+        )
+        promotion_request(source=dev, repository=unique_repo, tag="1.0", target=rc, actor=admin)
+    tag = Tag.objects.get(repository__registry=rc, repository__name=unique_repo)
+    tag_url = f"/registries/rcdocker/images/{unique_repo}:1.0"
+
+    answer = admin_client.post(
+        tag_url + "/rollback", {"comment": "x" * (COMMENT_MAX + 1)}, HTTP_HX_REQUEST="true"
+    )
+
+    assert answer.status_code == 400
+    assert f"longer than {COMMENT_MAX} characters" in answer.content.decode()
+    assert 'id="rollback-dialog"' in answer.content.decode()
+    assert Tag.objects.get(pk=tag.pk).digest == tag.digest
+    assert not HistoryEvent.objects.filter(action="rolled_back").exists()
 
 
 def test_manage_feed_sets_promote_to_and_usage_type_is_fixed(admin_client):
