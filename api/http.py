@@ -250,8 +250,6 @@ class Endpoint:
     def run(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         """Read, authenticate, validate, call the view, answer."""
         inputs: dict[str, Any] = {}
-        if self.path_params is not None:
-            inputs.update(_path_values(self.path_params, params))
         query = query_fields(request) if self.query is not None else {}
         fields = body_fields(request, forms=self.forms) if self.body is not None else {}
         if self.auth is not Auth.NONE:
@@ -259,6 +257,8 @@ class Endpoint:
             if self.auth is Auth.REQUIRED:
                 principal = authenticated(principal)
             inputs["principal"] = principal
+        if self.path_params is not None:
+            inputs.update(_path_values(self.path_params, params))
         if self.query is not None:
             query.pop("key", None)  # the caller's, read by authentication
             inputs["query"] = _valid(self.query, query)

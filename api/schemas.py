@@ -116,9 +116,12 @@ def _moment(value: Any) -> dt.datetime | None:
     try:
         if not isinstance(value, str):
             raise ValueError(value)
-        parsed = parse_datetime(value)
-        if parsed is None and (day := parse_date(value)) is not None:
+        # A date alone first: parse_datetime would read it as its midnight.
+        day = parse_date(value)
+        if day is not None:
             parsed = dt.datetime.combine(day, dt.time(23, 59, 59))
+        else:
+            parsed = parse_datetime(value)
         if parsed is None:
             raise ValueError(value)
         if timezone.is_naive(parsed):
