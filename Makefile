@@ -57,6 +57,9 @@ system-test:
 	@command -v docker >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; \
 	  else echo "The tests need the docker CLI. Run:  sudo apt-get install -y docker.io"; exit 1; fi; }
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "The tests need npm (for axe-core). Run:  sudo apt-get install -y npm"; exit 1; fi; }
 
 run: $(VENV)/.installed system-run
 	$(PY) manage.py collectstatic --noinput -v 0

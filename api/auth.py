@@ -17,11 +17,11 @@ from django.middleware.csrf import CsrfViewMiddleware
 from accounts.auth.keys import api_key_authenticate
 from accounts.models import ApiArea, ApiKey
 from accounts.permissions import Principal
-from api.http import ApiError
+from promoter.errors import Forbidden, Invalid, Unauthenticated
 
 KEY_HELP = (
     "Send an API key in the X-ApiKey header, the key parameter, the API_Key property "
-    "or Basic auth as api:<key>."
+    "or Basic auth as api:<key>, or a person's user:password in X-ApiKey or Basic auth."
 )
 MAX_KEY_LENGTH = 200
 # Which API area each endpoint belongs to, by path prefix.
@@ -53,8 +53,7 @@ def api_principal(request: HttpRequest, fields: dict[str, Any] | None = None) ->
     key = principal.api_key
     if key is not None and not principal.api_area_allowed(area):
         where = f"the {area} API area" if area else "no API area"
-        raise ApiError(
-            403,
+        raise Forbidden(
             f"The API key {key.name} is limited to the API areas "
             f"{', '.join(key.areas)}; {request.path} is in {where}.",
         )
@@ -64,16 +63,16 @@ def api_principal(request: HttpRequest, fields: dict[str, Any] | None = None) ->
 def _caller(request: HttpRequest, fields: dict[str, Any] | None) -> Principal:
     raw = (fields or {}).get("API_Key")
     if raw is not None and not isinstance(raw, str):
-        raise ApiError(400, "API_Key must be a string.")
+        raise Invalid("API_Key must be a string.")
     principal = getattr(request, "principal", None)
     if principal is not None:
         return principal
     if raw is not None:
         if not raw.isprintable() or len(raw) > MAX_KEY_LENGTH:
-            raise ApiError(403, "The API key is not valid.")
+            raise Forbidden("The API key is not valid.")
         key = api_key_authenticate(raw.strip())
         if key is None:
-            raise ApiError(403, "The API key is not valid (unknown, expired or revoked).")
+            raise Forbidden("The API key is not valid (unknown, expired or revoked).")
         return Principal(user=key.user if key.kind == ApiKey.Kind.PERSONAL else None, api_key=key)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
@@ -81,13 +80,13 @@ def _caller(request: HttpRequest, fields: dict[str, Any] | None) -> Principal:
             # The session cookie authenticates this one: a write needs the CSRF token.
             reason = _CsrfCheck(lambda r: None).process_view(request, None, (), {})
             if reason:
-                raise ApiError(403, f"CSRF check failed ({reason}). {KEY_HELP}")
+                raise Forbidden(f"CSRF check failed ({reason}). {KEY_HELP}")
         return Principal(user=user)
     return Principal.anonymous()
 
 
 def authenticated(principal: Principal) -> Principal:
-    """403 for Anonymous: writes always need a key or credentials."""
+    """401 for Anonymous: the API answers only callers with a key or credentials."""
     if principal.is_anonymous:
-        raise ApiError(403, f"An API key is required. {KEY_HELP}")
+        raise Unauthenticated(f"An API key is required. {KEY_HELP}")
     return principal

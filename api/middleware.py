@@ -1,8 +1,10 @@
-"""A guard in front of the API: body size and control characters, before anything reads them.
+"""A guard in front of the API: body size, chunked bodies and control characters, before
+anything reads them.
 
-It sits before accounts.auth.middleware.ApiAuthenticationMiddleware, which reads the key from the
-query string, a header or the form body; a NUL there would reach PostgreSQL (which refuses
-it) and a huge body would be parsed. Here such requests get a 400 or 413 in the API's style.
+It sits before accounts.auth.middleware.ApiAuthenticationMiddleware, which reads the key from
+the query string, a header or the form body; a NUL there would reach PostgreSQL (which
+refuses it), a huge body would be parsed, and a chunked body would look empty. Here such
+requests get a 400, 411 or 413 in the API's style, and a chunked body is read (api.http).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 
-from api.http import ApiError, error_response
-from api.parsing import MAX_BODY_BYTES, body_size_check
+from api.http import FORM_TYPES, MAX_BODY_BYTES, body_read, error_response
+from promoter.errors import DomainError, Invalid, TooLarge
 
 API_PREFIX = "/api/"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -30,27 +32,24 @@ class ApiGuardMiddleware:
         if request.path.startswith(API_PREFIX):
             try:
                 self._check(request)
-            except ApiError as exc:
+            except DomainError as exc:
                 return error_response(request, exc.status, exc.message)
         return self.get_response(request)
 
     @staticmethod
     def _check(request: HttpRequest) -> None:
-        body_size_check(request)
+        body_read(request)
         for key, values in request.GET.lists():
             if _CONTROL.search(key) or any(_CONTROL.search(v) for v in values):
-                raise ApiError(400, f"The query parameter {key!r} contains control characters.")
+                raise Invalid(f"The query parameter {key!r} contains control characters.")
         if _CONTROL.search(request.headers.get("X-ApiKey", "")):
-            raise ApiError(400, "The X-ApiKey header contains control characters.")
-        if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
+            raise Invalid("The X-ApiKey header contains control characters.")
+        if request.method == "POST" and request.content_type in FORM_TYPES:
             try:
                 key = request.POST.get("key", "")
             except RequestDataTooBig:
-                raise ApiError(413, f"The body is over {MAX_BODY_BYTES} bytes.") from None
+                raise TooLarge(f"The body is over {MAX_BODY_BYTES} bytes.") from None
             except (MultiPartParserError, SuspiciousOperation) as exc:
-                raise ApiError(400, f"The body could not be read: {exc}") from None
+                raise Invalid(f"The body could not be read: {exc}") from None
             if _CONTROL.search(key):
-                raise ApiError(400, "The key field contains control characters.")
+                raise Invalid("The key field contains control characters.")

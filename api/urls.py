@@ -1,32 +1,45 @@
-from django.urls import path, re_path
+"""The API's URLs, from the endpoint table (api.endpoints); `/health` is routed at the site's
+root by promoter.urls, as ProGet has it. Each URL is named by its endpoint's operationId."""
 
-from api import views
+from __future__ import annotations
+
+import re
+
+from django.urls import URLPattern, path, re_path
+
+from api import openapi
+from api.endpoints import paths
+from api.http import not_found, serve
 
 app_name = "api"
 
-# Path parameters take anything to the end, newlines included (the views check them), so an
-# odd value gets the API's own 404 or 400 and never the HTML 404 page.
+# Path parameters take anything to the end, newlines included (the endpoint checks them), so
+# an odd value gets the API's own 404 or 400 and never the HTML 404 page.
 ANY = r"[\s\S]+"
+PREFIX = "/api/"
+
+
+def _pattern(template: str) -> str:
+    """`/api/management/feeds/get/{name}` -> `^management/feeds/get/(?P<name>[\\s\\S]+)$`."""
+    parts = re.split(r"\{(\w+)\}", template.removeprefix(PREFIX))
+    # re.split alternates literal text and parameter names.
+    regex = "".join(f"(?P<{p}>{ANY})" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    return f"^{regex}$"
+
+
+def _patterns() -> list[URLPattern]:
+    return [
+        re_path(_pattern(template), serve(endpoints), name=endpoints[0].operation_id)
+        for template, endpoints in paths().items()
+        if template.startswith(PREFIX)
+    ]
+
+
+health = serve(paths()["/health"])
 
 urlpatterns = [
-    path("promotions/promote", views.promote, name="promote"),
-    path("promotions/list", views.promotion_list, name="promotion_list"),
-    re_path(
-        rf"^promotions/status/(?P<promotion_id>{ANY})$",
-        views.promotion_status,
-        name="promotion_status",
-    ),
-    path("management/feeds/list", views.feed_list, name="feed_list"),
-    re_path(rf"^management/feeds/get/(?P<name>{ANY})$", views.feed_get, name="feed_get"),
-    path("management/feeds/create", views.feed_create, name="feed_create"),
-    re_path(rf"^management/feeds/update/(?P<name>{ANY})$", views.feed_update, name="feed_update"),
-    re_path(rf"^management/feeds/delete/(?P<name>{ANY})$", views.feed_delete, name="feed_delete"),
-    path("api-keys/create", views.api_key_create, name="api_key_create"),
-    path("api-keys/list", views.api_key_list, name="api_key_list"),
-    re_path(
-        rf"^api-keys/delete/(?P<api_key_id>{ANY})$", views.api_key_delete, name="api_key_delete"
-    ),
-    path("openapi.json", views.openapi_json, name="openapi"),
-    path("docs", views.docs, name="docs"),
-    re_path(r"^(?P<rest>[\s\S]*)$", views.not_found),
+    *_patterns(),
+    path("openapi.json", openapi.openapi_json, name="openapi"),
+    path("docs", openapi.docs, name="docs"),
+    re_path(r"^(?P<rest>[\s\S]*)$", not_found),
 ]

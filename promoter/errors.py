@@ -53,6 +53,12 @@ class TooLarge(Invalid):
     status = 413
 
 
+class LengthRequired(Invalid):
+    """A request body without a length this server can read (chunked, where not de-chunked)."""
+
+    status = 411
+
+
 class UnsupportedMediaType(Invalid):
     """A request body in a format the endpoint does not read."""
 

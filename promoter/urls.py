@@ -3,10 +3,12 @@ from django.urls import include, path
 
 from accounts.docker_token import docker_token
 from accounts.urls import administration_patterns
+from api.urls import health
 from promoter import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("health", health, name="health"),  # ProGet's health object (pgutil health)
     path("auth/token", docker_token, name="docker_token"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+
+from registries.oci.copy import CopyCounters
 
 REGISTRY_NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$",
@@ -15,6 +19,8 @@ REGISTRY_NAME_VALIDATOR = RegexValidator(
 
 
 COMMENT_MAX = 4000  # characters of a promotion comment
+# A Promotion's progress columns, named as the copier's counters (one list: CopyCounters).
+PROMOTION_COUNTERS = tuple(f.name for f in dataclasses.fields(CopyCounters))
 
 
 class RegistryQuerySet(models.QuerySet):

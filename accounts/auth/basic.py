@@ -34,6 +34,13 @@ def principal_from_basic(header: str, request: HttpRequest | None = None) -> Pri
     username, sep, secret = decoded.partition(":")
     if not sep:
         raise BadCredentials("malformed Basic credentials")
+    return principal_from_credentials(username, secret, request)
+
+
+def principal_from_credentials(
+    username: str, secret: str, request: HttpRequest | None = None
+) -> Principal:
+    """Principal for `user` + password, or `api` + key (throttled like every sign-in)."""
     if username.lower() == API_USER:
         key = api_key_authenticate(secret)
         if key is None:

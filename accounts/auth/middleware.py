@@ -1,8 +1,9 @@
 """API authentication on every request: an API key, or a person's Basic user:password.
 
 A key is accepted in the `X-ApiKey` header, the `key` query or form value, or as Basic auth
-with the user name `api`. The result is `request.principal` (accounts.permissions.Principal),
-which views read through `Principal.from_request`.
+with the user name `api`; a person's `user:password` in Basic auth or in `X-ApiKey`. The
+result is `request.principal` (accounts.permissions.Principal), which views read through
+`Principal.from_request`.
 
 CSRF: a request that authenticates with a key or Basic credentials is not authenticated by
 its cookies, so it is exempt from the CSRF check; `request.user` is replaced by the key's
@@ -15,7 +16,13 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, JsonResponse
 
-from accounts.auth.basic import API_USER, BadCredentials, Throttled, principal_from_basic
+from accounts.auth.basic import (
+    API_USER,
+    BadCredentials,
+    Throttled,
+    principal_from_basic,
+    principal_from_credentials,
+)
 from accounts.auth.keys import api_key_authenticate
 from accounts.permissions import Principal
 
@@ -44,6 +51,11 @@ def authenticate_request(request: HttpRequest) -> Principal | None:
     Raises BadCredentials for a key or password that does not check out.
     """
     raw = presented_key(request)
+    username, colon, password = (request.headers.get("X-ApiKey") or "").partition(":")
+    if colon:
+        # ProGet reads `X-ApiKey: user:password` as credentials (pgutil's --username and
+        # --password); keys never hold a colon.
+        return principal_from_credentials(username, password, request)
     if raw is not None:
         key = api_key_authenticate(raw)
         if key is None:

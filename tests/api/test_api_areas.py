@@ -68,8 +68,12 @@ def test_full_control_system_key_still_does_everything(api, pushed):
     assert api.get("/api/management/feeds/list").status_code == 200
     listed = api.get("/api/api-keys/list")
     assert listed.status_code == 200
-    [ci] = [k for k in listed.json() if k["name"] == "ci"]
-    assert (ci["type"], ci["areas"], ci["permissions"]) == ("system", [], [])
+    [ci] = [k for k in listed.json() if k["displayName"] == "ci"]
+    assert (ci["type"], ci["systemApis"], ci["packagePermissions"]) == (
+        "System",
+        ["full-control"],
+        None,
+    )
 
 
 def test_create_a_limited_key_through_the_api_list_it_and_use_it(api, demo):
@@ -80,13 +84,13 @@ def test_create_a_limited_key_through_the_api_list_it_and_use_it(api, demo):
 
     assert created.status_code == 201, created.text
     body = created.json()
-    assert (body["type"], body["areas"], body["permissions"]) == (
-        "system",
+    assert (body["type"], body["systemApis"], body["packagePermissions"]) == (
+        "System",
         ["feeds", "api-keys"],
-        [],
+        None,
     )
-    listed = {k["name"]: k for k in api.get("/api/api-keys/list").json()}
-    assert listed["keys-bot"]["areas"] == ["feeds", "api-keys"]
+    listed = {k["displayName"]: k for k in api.get("/api/api-keys/list").json()}
+    assert listed["keys-bot"]["systemApis"] == ["feeds", "api-keys"]
     limited = Api(demo.url, body["key"])
     assert limited.get("/api/api-keys/list").status_code == 200
     assert limited.get("/api/management/feeds/list").status_code == 200

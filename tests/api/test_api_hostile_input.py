@@ -172,10 +172,21 @@ def test_unicode_and_script_in_feed_description_round_trip(api):
     assert Registry.objects.get(name="unicode-feed").description == description
 
 
-def test_wrong_methods_are_405(api):
-    assert api.get(PROMOTE).status_code == 405
-    assert api.post("/api/promotions/list").status_code == 405
-    assert (
-        requests.delete(api.url + "/api/management/feeds/get/devdocker", timeout=10).status_code
-        == 405
-    )
+def test_wrong_methods_are_405_in_the_endpoints_error_style(api):
+    get_promote = api.get(PROMOTE)
+    post_list = api.post("/api/promotions/list")
+    delete_get = requests.delete(api.url + "/api/management/feeds/get/devdocker", timeout=10)
+    put_keys = api.request("PUT", "/api/api-keys/create", json={})
+
+    # ProGet's two endpoints answer in plain text; every other one in the API's JSON.
+    for response in (get_promote, post_list):
+        assert response.status_code == 405
+        assert response.headers["Content-Type"].startswith("text/plain")
+    assert get_promote.text == "GET is not allowed here; use POST.\n"
+    assert get_promote.headers["Allow"] == "POST"
+    for response, allowed in ((delete_get, "GET"), (put_keys, "POST")):
+        assert response.status_code == 405
+        assert response.json() == {
+            "error": f"{response.request.method} is not allowed here; use {allowed}."
+        }
+        assert response.headers["Allow"] == allowed

@@ -28,9 +28,11 @@ def test_feed_create_get_list_update_delete(api):
     assert created.status_code == 201, created.text
     assert created.json() == {
         "name": "qa-docker",
+        "alternateNames": [],
         "feedType": "docker",
         "description": "QA images",
         "active": True,
+        "dropPath": None,
         "usageType": "validated",
         "promoteTo": "proddocker",
         "endpoint": None,
@@ -39,19 +41,23 @@ def test_feed_create_get_list_update_delete(api):
     assert api.get("/api/management/feeds/get/qa-docker").json() == created.json()
     assert "qa-docker" in [f["name"] for f in api.get("/api/management/feeds/list").json()]
 
-    # Omitted and null properties stay; "" clears Promote To.
-    updated = api.post(
-        "/api/management/feeds/update/qa-docker",
-        json={"active": False, "description": None, "promoteTo": ""},
-    )
+    # Exactly the properties given change: left out, they stay.
+    updated = api.post("/api/management/feeds/update/qa-docker", json={"active": False})
     assert updated.status_code == 200, updated.text
-    assert (
-        updated.json()["active"],
-        updated.json()["description"],
-        updated.json()["promoteTo"],
-        updated.json()["usageType"],
-    ) == (False, "QA images", None, "validated")
+    assert updated.json() == {**created.json(), "active": False}
     assert Registry.objects.get(name="qa-docker").active is False
+
+    # Explicit null (or "") clears what can be empty; null where it cannot is refused.
+    cleared = api.post(
+        "/api/management/feeds/update/qa-docker",
+        json={"description": None, "promoteTo": ""},
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json() == {**updated.json(), "description": "", "promoteTo": None}
+    refused = api.post("/api/management/feeds/update/qa-docker", json={"active": None})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "active cannot be null; leave it out to keep it as it is."
+    assert api.get("/api/management/feeds/get/qa-docker").json() == cleared.json()
 
     deleted = api.post("/api/management/feeds/delete/qa-docker")
     assert (deleted.status_code, deleted.json()) == (200, {"deleted": "qa-docker"})
@@ -90,7 +96,8 @@ BAD_FEEDS = [
     ({"name": "ok", "feedType": "docker", "endpoint": "not a url"}, 400, "endpoint"),
     ({"name": "ok", "feedType": "docker", "description": "a\x00b"}, 400, "control characters"),
     ({"name": "ok", "feedType": "docker", "description": "d" * 4001}, 400, "limit is 4000"),
-    ({"name": "ok", "feedType": "Docker"}, 400, "not supported"),
+    ({"name": "ok", "feedType": "docker", "dropPath": "/srv/drop"}, 400, "dropPath must be empty"),
+    ({"name": "ok", "feedType": "docker", "cacheConnectors": True}, 400, "not a property"),
     ({"name": 7, "feedType": "docker"}, 400, "name must be a string"),
 ]
 
@@ -155,7 +162,7 @@ def test_feed_endpoints_need_manage_feed_or_administer(demo, password):
     as_viewer = {"auth": (viewer.username, password)}
     assert as_manager.get("/api/management/feeds/get/devdocker", **as_viewer).status_code == 403
     assert as_manager.get("/api/management/feeds/list", **as_viewer).json() == []
-    assert Api(demo.url).get("/api/management/feeds/list").status_code == 403
+    assert Api(demo.url).get("/api/management/feeds/list").status_code == 401
 
 
 # --- API keys ------------------------------------------------------------------------------
@@ -178,14 +185,17 @@ def test_create_a_feed_key_use_it_list_it_and_delete_it(api, demo, pushed):
     body = created.json()
     secret = body.pop("key")
     assert secret.startswith("pk_")
-    assert (body["type"], body["name"], body["feeds"], body["permissions"], body["revoked"]) == (
-        "feed",
-        "ci-promoter",
-        ["devdocker", "rcdocker"],
-        ["view", "promote"],
-        None,
-    )
-    assert body["expires"].startswith("2099-12-31")
+    assert (
+        body["type"],
+        body["displayName"],
+        body["feeds"],
+        body["feed"],
+        body["packagePermissions"],
+        body["logging"],
+        body["revoked"],
+    ) == ("Feed", "ci-promoter", ["devdocker", "rcdocker"], None, ["view", "promote"], "None", None)
+    # A date alone means its last second.
+    assert body["expiration"].startswith("2099-12-31T23:59:59")
 
     promoted = Api(demo.url, secret).post(
         "/api/promotions/promote",
@@ -224,16 +234,16 @@ def test_a_person_may_create_and_list_only_their_own_personal_keys(demo, passwor
     assert mine.status_code == 201, mine.text
     assert mine.json()["user"] == "dev-person"
     assert system.status_code == 403
-    assert [k["name"] for k in listed.json()] == ["laptop"]
+    assert [k["displayName"] for k in listed.json()] == ["laptop"]
     # The personal key acts as its person.
     as_key = Api(demo.url, mine.json()["key"]).get("/api/api-keys/list")
-    assert [k["name"] for k in as_key.json()] == ["laptop"]
+    assert [k["displayName"] for k in as_key.json()] == ["laptop"]
 
 
 BAD_KEYS = [
     ({"name": "x"}, 400, "type is required"),
     ({"type": "root", "name": "x"}, 400, "type must be"),
-    ({"type": "system"}, 400, "name is required"),
+    ({"type": "system"}, 400, "An API key needs a name"),
     ({"type": "feed", "name": "x", "permissions": ["view"]}, 400, "at least one registry"),
     ({"type": "feed", "name": "x", "feeds": ["devdocker"]}, 400, "at least one permission"),
     (
@@ -247,8 +257,16 @@ BAD_KEYS = [
     ({"type": "system", "name": "x", "expiration": "2001-01-01"}, 400, "future"),
     ({"type": "personal", "name": "x", "user": "nobody"}, 404, "nobody"),
     ({"type": "personal", "name": "x"}, 400, "needs the user"),
-    ({"type": "system", "name": "x", "permissions": ["root"]}, 400, "Unknown permission"),
-    ({"type": "system", "name": "   "}, 400, "name is required"),
+    ({"type": "system", "name": "x", "permissions": ["root"]}, 400, "Only feed keys have"),
+    ({"type": "system", "name": "   "}, 400, "An API key needs a name"),
+    ({"type": "system", "name": "x", "displayName": "y"}, 400, "only one of displayName or name"),
+    ({"type": "system", "name": "x", "logging": "Both"}, 400, "logging must be one of None"),
+    ({"type": "system", "name": "x", "key": "pk_mine"}, 400, "key must be left out"),
+    (
+        {"type": "feed", "name": "x", "feedGroup": "g", "packagePermissions": ["view"]},
+        400,
+        "feedGroup must be left out",
+    ),
     (
         {"type": "system", "name": "x", "areas": ["promotions", "root"]},
         400,
@@ -290,7 +308,7 @@ def test_api_key_delete_of_unknown_or_foreign_key_is_404(api, demo, password):
         .status_code
         == 404
     )
-    assert Api(demo.url).get("/api/api-keys/list").status_code == 403
+    assert Api(demo.url).get("/api/api-keys/list").status_code == 401
 
 
 def test_a_signed_in_browser_session_needs_the_csrf_token_to_write(demo):
