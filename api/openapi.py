@@ -115,10 +115,19 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
             "in": where,
             "required": where == "path" or name in required,
             "description": prop.pop("description", ""),
-            "schema": prop,
+            "schema": _not_null(prop),
         }
         for name, prop in schema["properties"].items()
     ]
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query or path value is text or absent, never null: drop pydantic's null branch."""
+    options = [o for o in schema.get("anyOf", ()) if o.get("type") != "null"]
+    if len(options) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k not in {"anyOf", "default"}}
+    return {**options[0], **rest}
 
 
 def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,9 @@ Cookie-only requests keep the full CSRF check.
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, JsonResponse
 
@@ -51,6 +54,10 @@ def authenticate_request(request: HttpRequest) -> Principal | None:
     Raises BadCredentials for a key or password that does not check out.
     """
     raw = presented_key(request)
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic ") and (raw is not None or "X-ApiKey" in request.headers):
+        # Two credentials: the key decides, but a malformed Basic header is still bad input.
+        _basic_well_formed(header)
     username, colon, password = (request.headers.get("X-ApiKey") or "").partition(":")
     if colon:
         # ProGet reads `X-ApiKey: user:password` as credentials (pgutil's --username and
@@ -62,10 +69,18 @@ def authenticate_request(request: HttpRequest) -> Principal | None:
             raise BadCredentials("unknown, expired or revoked API key")
         user = key.user if key.kind == key.Kind.PERSONAL else None
         return Principal(user=user, api_key=key)
-    header = request.headers.get("Authorization", "")
     if header.lower().startswith("basic "):
         return principal_from_basic(header, request)
     return None
+
+
+def _basic_well_formed(header: str) -> None:
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCredentials("malformed Basic credentials") from exc
+    if ":" not in decoded:
+        raise BadCredentials("malformed Basic credentials")
 
 
 class ApiAuthenticationMiddleware:

@@ -130,3 +130,25 @@ def test_key_authenticated_requests_are_exempt_from_csrf(regs):
     )
     assert response.status_code == 302
     assert Task.objects.filter(name="ByKey").exists()
+
+
+@pytest.mark.parametrize("header", ["Basic !!!not-base64", "Basic " + "bm8tY29sb24="])
+def test_a_malformed_basic_header_is_refused_even_beside_a_valid_key(regs, header):
+    key, raw = make_key(ApiKey.Kind.SYSTEM, name="two-credentials")
+    request = RequestFactory().get(
+        "/api/promotions/list", headers={"X-ApiKey": raw, "Authorization": header}
+    )
+    response, _ = run(request)
+    assert response.status_code == 403
+    assert b"malformed Basic credentials" in response.content
+
+
+def test_a_well_formed_basic_header_beside_a_key_leaves_the_key_in_charge(regs):
+    key, raw = make_key(ApiKey.Kind.SYSTEM, name="key-wins")
+    request = RequestFactory().get(
+        "/api/promotions/list",
+        headers={"X-ApiKey": raw, "Authorization": basic("nobody", "wrong")},
+    )
+    response, seen = run(request)
+    assert response.status_code == 200
+    assert seen.principal.api_key == key
