@@ -30,10 +30,15 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 25}
-BUDGET_SECONDS = 80
+# The examples bound the test: 11 operations × 30 examples take about 12 s on an idle
+# machine, linear in the count (half generating and checking, half HTTP). The budget is
+# only a ceiling against a hung server: running out of it fails the test, and on a loaded
+# machine (load 15 on 2 cores) 330 requests took over 100 s.
+EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 15}
+BUDGET_SECONDS = 300
 
 
+@pytest.mark.slow
 def test_every_endpoint_conforms_to_the_openapi_document(api, demo):
     document = api.get("/api/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
