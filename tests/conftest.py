@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.accounts import PASSWORD, user_with
 from tests.support.images import push_image
+from tests.support.inflight import InFlight
 from tests.support.net import free_port
 from tests.support.runner import worker_env
 from tests.support.wait import wait_for
@@ -112,22 +113,30 @@ def portal(live_server, tmp_path_factory):
     )
     registry = BackingRegistry(config, port=port)
     registry.start()
+    in_flight = InFlight()
+    in_flight.connect()
     wired = override_settings(
         PROMOTER_REGISTRY_URL=registry.url, PROMOTER_REGISTRY_HOST=f"127.0.0.1:{port}"
     )
     wired.enable()
     try:
-        yield Portal(url=live_server.url, registry=registry, hostport=f"127.0.0.1:{port}")
+        yield Portal(
+            url=live_server.url,
+            registry=registry,
+            hostport=f"127.0.0.1:{port}",
+            in_flight=in_flight,
+        )
     finally:
         wired.disable()
         registry.stop()
 
 
 class Portal:
-    def __init__(self, *, url: str, registry, hostport: str) -> None:
+    def __init__(self, *, url: str, registry, hostport: str, in_flight: InFlight) -> None:
         self.url = url
         self.registry = registry
         self.hostport = hostport
+        self.in_flight = in_flight  # requests the live server is answering now
 
     def ref(self, registry: str, repository: str, tag: str) -> str:
         """docker:// reference for skopeo."""
@@ -165,7 +174,12 @@ def demo_db(db):
 @pytest.fixture
 def demo(demo_db, portal, transactional_db):
     """`demo_db` committed, with the live portal over the bundled registry; returns the Portal."""
-    return portal
+    yield portal
+    # The registry's notifications reach the live server a moment after the push or delete
+    # that caused them. One still being answered when the test's database is flushed can
+    # deadlock with the flush's TRUNCATE, which then leaves this test's rows to the next
+    # test. Let the requests in flight finish first (flushed after this teardown).
+    portal.in_flight.wait_idle(timeout=15)
 
 
 @pytest.fixture
