@@ -52,6 +52,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault(
         "PROMOTER_TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend"
     )
+    _shared_secrets(Path(os.environ["PROMOTER_DATA_DIR"]))
     if os.environ.get("DATABASE_URL"):
         return
     root = Path(tempfile.mkdtemp(prefix="promoter-pg-"))
@@ -105,6 +106,23 @@ def pytest_load_initial_conftests(early_config, parser, args):
     _state.update(root=root, datadir=datadir, options=options)
     os.environ["DATABASE_URL"] = f"postgres://promoter@127.0.0.1:{port}/postgres"
     os.environ["PROMOTER_TEST_PG_DATADIR"] = str(datadir)
+
+
+def _shared_secrets(data: Path) -> None:
+    """With PostgreSQL the shared secrets must be configured (as on every real node)."""
+    import secrets
+
+    from accounts.tokens import _certificate_pem, _new_private_key_pem
+
+    for variable in ("PROMOTER_SECRET_KEY", "PROMOTER_NOTIFY_SECRET"):
+        os.environ.setdefault(variable, secrets.token_urlsafe(48))
+    os.environ.setdefault("PROMOTER_REGISTRY_HTTP_SECRET", secrets.token_hex(32))
+    if "PROMOTER_TOKEN_KEY" not in os.environ:
+        key = _new_private_key_pem()
+        (data / "token.key").write_bytes(key)
+        (data / "token.crt").write_bytes(_certificate_pem(key))
+        os.environ["PROMOTER_TOKEN_KEY"] = str(data / "token.key")
+        os.environ["PROMOTER_TOKEN_CERT"] = str(data / "token.crt")
 
 
 def pg_restart(down_for: float = 0.0, during: Callable[[], None] | None = None) -> None:
