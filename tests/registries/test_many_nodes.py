@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
 import requests
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from registries.models import Coordination, HistoryEvent, Promotion, Registry, Tag
@@ -99,7 +101,17 @@ def test_an_index_without_identity_is_not_claimed_by_a_registry_lacking_its_imag
 
     settings.PROMOTER_REGISTRY_URL = shared_registry  # the registry with the index's images
     assert registry_identity().ok
-    assert Coordination.objects.get(name="registry-identity").value
+    identity = Coordination.objects.get(name="registry-identity").value
+    assert identity
+
+    # An operator who emptied the storage on purpose says so; until then the command refuses.
+    settings.PROMOTER_REGISTRY_URL = own_registry.url
+    with pytest.raises(CommandError, match="is not the one the index describes"):
+        call_command("registry_identity")
+    out = StringIO()
+    call_command("registry_identity", "--claim", stdout=out)
+    assert out.getvalue().startswith("ok: the index describes this registry")
+    assert Coordination.objects.get(name="registry-identity").value != identity
 
 
 def test_synchronous_promote_beyond_the_bound_answers_202_with_the_status_url_at_once(

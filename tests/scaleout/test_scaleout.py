@@ -18,8 +18,14 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from tests.scaleout.topology import ROOT, HealthSampler, Topology, promote, wait_until
-from tests.support.images import push_image
+from tests.scaleout.topology import (
+    ROOT,
+    HealthSampler,
+    Topology,
+    promote,
+    push_tags,
+    wait_until,
+)
 from tests.support.registry import start_registry
 
 pytestmark = pytest.mark.scaleout
@@ -27,7 +33,6 @@ pytestmark = pytest.mark.scaleout
 IMAGES = 10
 TAGS_PER_IMAGE = 5  # 50 promotions
 STALE_SECONDS = 6.0
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture(scope="module")
@@ -49,38 +54,6 @@ def topology(tmp_path_factory):
         raise
     yield deployment
     deployment.stop()
-
-
-def _push_tags(topology: Topology, tmp_path) -> dict[tuple[str, str], str]:
-    """Push IMAGES images through registry A with skopeo, each under TAGS_PER_IMAGE tags."""
-    registry_a = topology.registry_urls[0]
-    hostport = registry_a.split("://", 1)[1]
-    web_a = topology.web_nodes[0]
-    pushed = {}
-    for i in range(IMAGES):
-        repository = f"scale/app-{i}"
-        info = push_image(
-            hostport,
-            f"devdocker/{repository}",
-            "1",
-            layers=2,
-            layer_size=2048,
-            creds=f"api:{topology.api_key}",
-            tmp_path=tmp_path,
-        )
-        pushed[(repository, "1")] = info.digest
-        # The other tags: the same manifest put under more names (as `docker tag; push`).
-        token = topology.registry_token(web_a, f"repository:devdocker/{repository}:pull,push")
-        for tag in range(2, TAGS_PER_IMAGE + 1):
-            answer = requests.put(
-                f"{registry_a}/v2/devdocker/{repository}/manifests/{tag}",
-                data=info.body,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": OCI_MANIFEST},
-                timeout=30,
-            )
-            assert answer.status_code == 201, answer.text
-            pushed[(repository, str(tag))] = info.digest
-    return pushed
 
 
 def _indexed_on(web, api_key: str, repository: str, tag: str) -> bool:
@@ -106,7 +79,7 @@ def _running_on(topology: Topology, worker: str) -> int | None:
 
 def test_many_machines_promote_every_image_once_through_a_worker_crash(topology, tmp_path):
     web_a, web_b = topology.web_nodes
-    pushed = _push_tags(topology, tmp_path)
+    pushed = push_tags(topology, tmp_path, images=IMAGES, tags_per_image=TAGS_PER_IMAGE)
 
     # Pushed through registry A (which notifies web A): web B shows them (one database).
     for repository, tag in pushed:

@@ -24,6 +24,7 @@ import psycopg
 import requests
 
 from registries.bundled import registry_config
+from tests.support.images import OCI_MANIFEST, push_image
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -129,7 +130,7 @@ class Topology:
     web_processes: int = 2
     web_threads: int = 4
     stale_seconds: float = 6.0
-    sync_interval: float = 30.0
+    sync_interval: int = 30
     database: str = field(default_factory=lambda: f"scaleout_{uuid.uuid4().hex[:10]}")
     procs: list[Proc] = field(default_factory=list)
     web_nodes: list[Node] = field(default_factory=list)
@@ -196,7 +197,7 @@ class Topology:
             "PROMOTER_PUBLIC_URL": public_url,
             "PROMOTER_TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
             "PROMOTER_STALE_SECONDS": str(self.stale_seconds),
-            "PROMOTER_SYNC_INTERVAL": str(self.sync_interval),
+            "PROMOTER_SYNC_INTERVAL": str(int(self.sync_interval)),
             "PROMOTER_WEB_WORKERS": str(self.web_processes),
             "PROMOTER_WEB_THREADS": str(self.web_threads),
             "PROMOTER_LOG_LEVEL": "WARNING",
@@ -405,6 +406,40 @@ _, raw = api_key_create(
 )
 print(raw)
 """
+
+
+def push_tags(
+    topology: Topology, tmp_path: Path, *, images: int, tags_per_image: int, prefix: str = "scale"
+) -> dict[tuple[str, str], str]:
+    """Push `images` images through registry A with skopeo, each under `tags_per_image` tags."""
+    registry_a = topology.registry_urls[0]
+    hostport = registry_a.split("://", 1)[1]
+    web_a = topology.web_nodes[0]
+    pushed = {}
+    for i in range(images):
+        repository = f"{prefix}/app-{i}"
+        info = push_image(
+            hostport,
+            f"devdocker/{repository}",
+            "1",
+            layers=2,
+            layer_size=2048,
+            creds=f"api:{topology.api_key}",
+            tmp_path=tmp_path,
+        )
+        pushed[(repository, "1")] = info.digest
+        # The other tags: the same manifest put under more names (as `docker tag; push`).
+        token = topology.registry_token(web_a, f"repository:devdocker/{repository}:pull,push")
+        for tag in range(2, tags_per_image + 1):
+            answer = requests.put(
+                f"{registry_a}/v2/devdocker/{repository}/manifests/{tag}",
+                data=info.body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": OCI_MANIFEST},
+                timeout=30,
+            )
+            assert answer.status_code == 201, answer.text
+            pushed[(repository, str(tag))] = info.digest
+    return pushed
 
 
 def promote(web: Node, api_key: str, repository: str, tag: str, *, timeout: float) -> dict:
