@@ -14,7 +14,7 @@ from registries.connections import bundled_client, client_for
 from registries.locks import database_lock
 from registries.models import HistoryEvent, Image, Registry, Repository, Tag
 from registries.oci.constants import MANIFEST_TYPES
-from registries.oci.errors import NameUnknown, RegistryError
+from registries.oci.errors import ManifestUnknown, NameUnknown, RegistryError
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.records import (
     history_record,
@@ -109,6 +109,16 @@ def notification_apply(*, event: dict, describe) -> str:
         return "pushed"
     # delete: distribution deletes manifests by digest; drop every tag pointing there.
     digest = target.get("digest") or ""
+    try:
+        # Confirmed with the registry before it is recorded: a redelivered event must not
+        # drop an image pushed again since.
+        describe(path, digest)
+        return "still-there"
+    except (ManifestUnknown, NameUnknown):
+        pass
+    except Exception as exc:  # cannot tell: leave the index as it is; sync will catch up
+        log.warning("delete notification for %s@%s not applied: %s", path, digest, exc)
+        return "unreadable"
     removed = 0
     try:
         with transaction.atomic():
