@@ -274,3 +274,33 @@ def test_every_node_writes_the_same_registry_http_secret(settings, tmp_path):
             notify_base="http://web",
             realm_base="http://web",
         )
+
+
+def test_two_syncs_seeing_the_same_new_tag_at_once_record_it_once_even_without_the_lock(demo):
+    """The lock lets one sync run at a time; the writes are safe on their own as well."""
+    from django.db import connection
+
+    from registries.oci.inspect import ImageSummary
+    from registries.services.index import _sync_tag_found
+
+    registry = Registry.objects.get(name="devdocker")
+    summary = ImageSummary("sha256:" + "b" * 64, "application/vnd.oci.image.manifest.v1+json", 9)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def sync() -> None:
+        try:
+            start.wait(timeout=10)
+            outcomes.append(_sync_tag_found(registry, "team/race", "1.0", summary))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["added", "unchanged"]
+    assert Tag.objects.get(repository__name="team/race", name="1.0").digest == summary.digest
+    assert HistoryEvent.objects.filter(repository="team/race", comment="found by sync").count() == 1
