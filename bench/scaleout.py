@@ -96,7 +96,8 @@ def one_round(server: str, workdir: Path, *, workers: int, images: int, tags: in
         wait_until(
             lambda: (
                 topology.sql(
-                    "SELECT count(*) FROM registries_promotion WHERE status IN ('queued', 'running')"
+                    "SELECT count(*) FROM registries_promotion "
+                    "WHERE status IN ('queued', 'running')"
                 )
                 == [(0,)]
             ),

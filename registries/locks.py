@@ -77,3 +77,14 @@ def _lease_lock(name: str, lease: float) -> Iterator[bool]:
     finally:
         if held:
             Coordination.objects.filter(name=row, value=holder).update(value="")
+
+
+def transaction_lock(name: str) -> None:
+    """Inside the caller's transaction, wait for the lock `name` (released when it ends).
+
+    PostgreSQL: `pg_advisory_xact_lock`. SQLite needs none: its transactions begin IMMEDIATE
+    (settings), so writers already go one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_advisory_key(f"xact:{name}")])

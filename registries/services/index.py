@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.permissions import Principal
 from registries.connections import bundled_client, client_for
-from registries.locks import database_lock
+from registries.locks import database_lock, transaction_lock
 from registries.models import HistoryEvent, Image, Registry, Repository, Tag
 from registries.oci.constants import MANIFEST_TYPES
 from registries.oci.errors import ManifestUnknown, NameUnknown, RegistryError
@@ -145,7 +145,8 @@ def notification_apply(*, event: dict, describe) -> str:
 
 def notifications_apply(*, events: list) -> list[str]:
     """Apply a batch of notification events from the bundled registry; one outcome each."""
-    if not registry_identity().ok:
+    # No claim here: a notification must be quick (workers and sync claim the identity).
+    if not registry_identity(claim=False).ok:
         # Events from a registry the index does not describe (logged by registry_identity).
         return ["refused"] * len(events)
     client = bundled_client()
@@ -317,6 +318,8 @@ def _sync_tag_found(registry: Registry, repository: str, tag: str, summary: Imag
     """Index `repository:tag` at the summary's digest unless it already is; returns what it did."""
     try:
         with transaction.atomic():
+            # One writer per tag: a second sync waits, then finds the change made.
+            transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
             current = (
                 Tag.objects.select_for_update()
                 .filter(repository__registry=registry, repository__name=repository, name=tag)
@@ -349,6 +352,8 @@ def _sync_tag_gone(registry: Registry, repository: str, tag: str, digest: str) -
     """Drop `repository:tag` from the index if it still points at `digest`; True if dropped."""
     try:
         with transaction.atomic():
+            # One writer per tag: a second sync waits, then finds the change made.
+            transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
             current = (
                 Tag.objects.select_for_update()
                 .filter(repository__registry=registry, repository__name=repository, name=tag)

@@ -218,8 +218,10 @@ def test_the_real_worker_writes_the_health_file_worker_health_reads(demo, real_w
     from django.db import connection
 
     db = connection.settings_dict
-    alive = Path(settings.DATA_DIR) / "worker.alive"
-    assert wait_for(alive.exists, timeout=30)
+    alive = Path(settings.DATA_DIR) / "worker.alive"  # the session's: earlier workers wrote it
+    since = time.time()
+    # This worker's next round writes it again (every PROMOTER_STALE_SECONDS / 4 = 15 s).
+    assert wait_for(lambda: alive.exists() and alive.stat().st_mtime >= since, timeout=60)
     env = {
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "PROMOTER_DATA_DIR": str(settings.DATA_DIR),
