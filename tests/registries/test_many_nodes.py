@@ -61,6 +61,9 @@ def test_a_node_whose_registry_is_not_the_index_s_refuses_to_sync_and_says_so(
     assert ready.status_code == 503
     assert "is not the one the index describes" in ready.json()["registry_identity"]
     assert client.get("/healthz").status_code == 200  # alive: keep serving pages
+    proget = client.get("/health")  # ProGet's health object names it as the service
+    assert proget.status_code == 503 and proget.json()["serviceStatus"] == "Error"
+    assert "is not the one the index describes" in proget.json()["serviceStatusDetail"]
     push = {
         "events": [
             {
