@@ -17,17 +17,42 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 
+from promoter.shared_secrets import missing_secret, publish_once
+
 
 def ensure_signing_key(
     key_path: Path | None = None, cert_path: Path | None = None
 ) -> tuple[Path, Path]:
-    """Create the RSA signing key and its self-signed cert (the registry's rootcertbundle)."""
+    """The RSA signing key and its self-signed cert (the registry's rootcertbundle).
+
+    Given by configuration with PostgreSQL (several nodes must sign with one key); made
+    once for the single-node SQLite setup, atomically, so processes starting together
+    all use one key and a certificate that matches it.
+    """
     key_path = Path(key_path or settings.PROMOTER_TOKEN_KEY)
     cert_path = Path(cert_path or settings.PROMOTER_TOKEN_CERT)
     if key_path.exists() and cert_path.exists():
         return key_path, cert_path
-    key_path.parent.mkdir(parents=True, exist_ok=True)
+    if not settings.SINGLE_NODE:
+        raise missing_secret("PROMOTER_TOKEN_KEY", f"{key_path} or {cert_path} does not exist")
+    pem = publish_once(key_path, _new_private_key_pem)
+    # Every process derives the certificate from the one published key, so whichever
+    # certificate is published first matches it.
+    publish_once(cert_path, lambda: _certificate_pem(pem), mode=0o644)
+    return key_path, cert_path
+
+
+def _new_private_key_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _certificate_pem(key_pem: bytes) -> bytes:
+    key = serialization.load_pem_private_key(key_pem, password=None)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "promoter token signer")])
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -40,18 +65,7 @@ def ensure_signing_key(
         .not_valid_after(now + dt.timedelta(days=3650))
         .sign(key, hashes.SHA256())
     )
-    tmp = key_path.with_suffix(".tmp")
-    tmp.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    tmp.chmod(0o600)
-    tmp.replace(key_path)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def libtrust_kid(public_key) -> str:

@@ -176,7 +176,9 @@ def version() -> str:
 def health() -> Answer:
     """ProGet's health object; 503 when the database or the backing registry is down."""
     checks = health_checks()
-    database, registry = checks["database"], checks["registry"]
+    database = checks.pop("database")
+    # ProGet's "service": the backing registry and its identity (see registries.services.health).
+    registry = next((state for state in checks.values() if state != "ok"), "ok")
     answer = Health(
         application_name=APPLICATION_NAME,
         database_status="OK" if database == "ok" else "Error",

@@ -1,11 +1,13 @@
 """Promoter settings: one module, driven by environment variables (see README)."""
 
-import secrets
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from promoter.shared_secrets import missing_secret, shared_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -60,18 +62,24 @@ DATA_DIR = Path(env.str("PROMOTER_DATA_DIR", default=str(BASE_DIR / ".run"))).re
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def persistent_secret(name: str, env_name: str) -> str:
-    """A secret from the environment (or X_FILE), else one generated once into the data dir."""
-    if value := env.str(env_name, default=""):
-        return value
-    path = DATA_DIR / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+# SQLite is one machine by construction: only then may shared secrets be generated
+# (promoter.shared_secrets); with PostgreSQL a missing one is a start-up error.
+SINGLE_NODE = urlparse(env.str("DATABASE_URL", default="") or "sqlite://").scheme == "sqlite"
 
 
-SECRET_KEY = persistent_secret("secret_key", "PROMOTER_SECRET_KEY")
+def persistent_secret(name: str, env_name: str, what: str) -> str:
+    """A secret from the environment (or X_FILE), else (single node only) made into the data dir."""
+    return shared_secret(
+        variable=env_name,
+        value=env.str(env_name, default=""),
+        what=what,
+        data_dir=DATA_DIR,
+        file_name=name,
+        generate=SINGLE_NODE,
+    )
+
+
+SECRET_KEY = persistent_secret("secret_key", "PROMOTER_SECRET_KEY", "Django's secret key")
 DEBUG = env.bool("PROMOTER_DEBUG", default=False)
 
 # Web port of `make run` (manage.py run_promoter). The public URL's default follows it, so
@@ -245,7 +253,8 @@ LOGGING = {
 
 # --- Promoter ---------------------------------------------------------------
 # `make run` (manage.py run_promoter; its web port, PROMOTER_PORT, is declared above with
-# the public URL): gunicorn workers, seconds between full resyncs.
+# the public URL): gunicorn workers; seconds between full resyncs, run by one of the
+# workers (0: none).
 PROMOTER_WEB_WORKERS = env.int("PROMOTER_WEB_WORKERS", default=2)
 PROMOTER_SYNC_INTERVAL = env.int("PROMOTER_SYNC_INTERVAL", default=300)
 # First start (manage.py bootstrap): the Admin user's password (None: generated and printed
@@ -266,12 +275,34 @@ PROMOTER_REGISTRY_HOST = env.str(
     "PROMOTER_REGISTRY_HOST", default=f"localhost:{urlparse(PROMOTER_REGISTRY_URL).port or 5000}"
 )
 # Shared secret the registry sends in `Authorization: Bearer <secret>` with notifications.
-PROMOTER_NOTIFY_SECRET = persistent_secret("notify_secret", "PROMOTER_NOTIFY_SECRET")
+PROMOTER_NOTIFY_SECRET = persistent_secret(
+    "notify_secret", "PROMOTER_NOTIFY_SECRET", "what the registry sends with notifications"
+)
 # Docker token service: the registry's auth.token issuer/service and the signing key.
 PROMOTER_TOKEN_ISSUER = env.str("PROMOTER_TOKEN_ISSUER", default="promoter")
 PROMOTER_TOKEN_SERVICE = env.str("PROMOTER_TOKEN_SERVICE", default="promoter-registry")
 PROMOTER_TOKEN_KEY = Path(env.str("PROMOTER_TOKEN_KEY", default=str(DATA_DIR / "token.key")))
 PROMOTER_TOKEN_CERT = Path(env.str("PROMOTER_TOKEN_CERT", default=str(DATA_DIR / "token.crt")))
+if not SINGLE_NODE:
+    # Every node signs tokens the registry checks against one certificate: never make one up.
+    for _variable, _path in (
+        ("PROMOTER_TOKEN_KEY", PROMOTER_TOKEN_KEY),
+        ("PROMOTER_TOKEN_CERT", PROMOTER_TOKEN_CERT),
+    ):
+        if not env.str(_variable, default="") or not _path.is_file():
+            raise missing_secret(
+                _variable,
+                f"the path of the token signing key or its certificate; {_path} is not a file",
+            )
+# The bundled registry's http.secret (signs upload state): every replica behind one load
+# balancer needs the same. Required where a bundled registry config is written (make run).
+PROMOTER_REGISTRY_HTTP_SECRET = (
+    persistent_secret(
+        "registry_http_secret", "PROMOTER_REGISTRY_HTTP_SECRET", "the registry's http.secret"
+    )
+    if SINGLE_NODE
+    else env.str("PROMOTER_REGISTRY_HTTP_SECRET", default="")
+)
 PROMOTER_TOKEN_TTL = env.int("PROMOTER_TOKEN_TTL", default=300)
 # Whether the bundled registry runs with token auth (set by `make run` and test fixtures).
 PROMOTER_REGISTRY_TOKEN_AUTH = env.bool("PROMOTER_REGISTRY_TOKEN_AUTH", default=True)
@@ -285,6 +316,25 @@ PROMOTER_MIN_TRANSFER_RATE = env.int("PROMOTER_MIN_TRANSFER_RATE", default=32 * 
 # tried this many times in all, waiting BACKOFF, 2×BACKOFF, … seconds (with jitter).
 PROMOTER_REGISTRY_RETRIES = env.int("PROMOTER_REGISTRY_RETRIES", default=3)
 PROMOTER_REGISTRY_BACKOFF = env.float("PROMOTER_REGISTRY_BACKOFF", default=0.2)
-# A running promotion whose worker sent no heartbeat for this long is requeued by
-# `manage.py reconcile` (run periodically by `make run`); heartbeats come 12× as often.
+# A running promotion whose worker sent no heartbeat for this long is requeued by the
+# workers (or `manage.py reconcile`); heartbeats come 12× as often.
 PROMOTER_STALE_SECONDS = env.float("PROMOTER_STALE_SECONDS", default=60.0)
+# The file each worker's loop touches; `manage.py worker_health` checks its age.
+PROMOTER_WORKER_HEALTH_FILE = Path(
+    env.str("PROMOTER_WORKER_HEALTH_FILE", default=str(DATA_DIR / "worker.alive"))
+)
+# Synchronous promotion API calls waiting at once per web process; beyond that the call
+# answers 202 with the status URL at once (as with ?async=true), so waits never take every
+# thread that serves health checks, tokens and pages. Default: half of the web threads.
+PROMOTER_API_MAX_WAITS = env.int(
+    "PROMOTER_API_MAX_WAITS", default=max(1, env.int("PROMOTER_WEB_THREADS", default=4) // 2)
+)
+# Proxies (CIDRs) whose X-Forwarded-For is believed: the load balancer in front of the webs.
+PROMOTER_TRUSTED_PROXIES = [
+    p.strip() for p in env.list("PROMOTER_TRUSTED_PROXIES", default=[]) if p.strip()
+]
+for _proxy in PROMOTER_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"PROMOTER_TRUSTED_PROXIES: {_exc}") from None

@@ -9,6 +9,7 @@ from promoter import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("health", health, name="health"),  # ProGet's health object (pgutil health)
+    path("readyz", views.readyz, name="readyz"),
     path("auth/token", docker_token, name="docker_token"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

@@ -6,17 +6,26 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from registries.services.health import health_checks
+from registries.services.health import health_checks, liveness_checks
 
 
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the backing registry answer, 503 naming what is down."""
-    checks = health_checks()
+def _answer(checks: dict[str, str]) -> JsonResponse:
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "down", **checks}, status=200 if healthy else 503
     )
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: 200 when this process and its database answer (the registry may be down)."""
+    return _answer(liveness_checks())
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when the database, the backing registry and its identity are right."""
+    return _answer(health_checks())
 
 
 def _message(exception) -> str:

@@ -34,6 +34,7 @@ def registry_config(
     token_service: str | None = None,
     token_issuer: str | None = None,
     token_rootcertbundle: str | os.PathLike[str] | None = None,
+    http_secret: str | None = None,
 ) -> dict[str, Any]:
     """Distribution's configuration as a dict (serialize as JSON; JSON is valid YAML)."""
     config: dict[str, Any] = {
@@ -47,8 +48,9 @@ def registry_config(
         },
         "http": {
             "addr": f"{host}:{port}",
-            # Signs upload session state; random per start is fine for a single instance.
-            "secret": secrets.token_hex(32),
+            # Signs upload session state. Replicas behind one load balancer must share it
+            # (an upload begun on one continues on another); random only for a throwaway.
+            "secret": http_secret or secrets.token_hex(32),
             "headers": {"X-Content-Type-Options": ["nosniff"]},
         },
         "health": {"storagedriver": {"enabled": False}},
@@ -196,8 +198,11 @@ def write_bundled_registry_config(
     from django.conf import settings
 
     from accounts.tokens import ensure_signing_key
+    from promoter.shared_secrets import missing_secret
 
     _, cert_path = ensure_signing_key()
+    if not settings.PROMOTER_REGISTRY_HTTP_SECRET:
+        raise missing_secret("PROMOTER_REGISTRY_HTTP_SECRET", "the registry's http.secret")
     return write_registry_config(
         path,
         port=port,
@@ -208,4 +213,5 @@ def write_bundled_registry_config(
         token_service=settings.PROMOTER_TOKEN_SERVICE,
         token_issuer=settings.PROMOTER_TOKEN_ISSUER,
         token_rootcertbundle=str(cert_path),
+        http_secret=settings.PROMOTER_REGISTRY_HTTP_SECRET,
     )

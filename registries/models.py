@@ -21,6 +21,8 @@ REGISTRY_NAME_VALIDATOR = RegexValidator(
 COMMENT_MAX = 4000  # characters of a promotion comment
 # A Promotion's progress columns, named as the copier's counters (one list: CopyCounters).
 PROMOTION_COUNTERS = tuple(f.name for f in dataclasses.fields(CopyCounters))
+# Repositories under this top-level name on the bundled registry are Promoter's own.
+RESERVED_REGISTRY_NAME = "promoter-system"
 
 
 class RegistryQuerySet(models.QuerySet):
@@ -107,6 +109,9 @@ class Registry(models.Model):
         return self.endpoint.split("://", 1)[-1].rstrip("/")
 
     def clean(self) -> None:
+        if self.name == RESERVED_REGISTRY_NAME:
+            # The bundled registry keeps its identity marker under this name.
+            raise ValidationError({"name": f"{self.name!r} is reserved; choose another name."})
         if self.promote_to_id and self.promote_to_id == self.pk:
             raise ValidationError({"promote_to": "A registry cannot promote to itself."})
 
@@ -348,3 +353,19 @@ class Promotion(models.Model):
             return 0
         done = min(self.bytes_done, total)
         return int(done * 100 / total)
+
+
+class Coordination(models.Model):
+    """A small fact the nodes of one deployment agree on, in the database they share.
+
+    The backing registry's identity (`registry-identity`), when the periodic resync last
+    ran (`resync-at`), and lock rows (`lock:<name>`) where the database has no advisory
+    locks (SQLite).
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    value = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

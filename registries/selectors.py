@@ -6,9 +6,13 @@ service. No HTTP and no network: what needs the registry is a service.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet, Sum
 
@@ -221,8 +225,38 @@ def promoted_packages(
     return [(repo, tag, items) for (repo, tag), items in sorted(grouped.items())]
 
 
+_waiting = 0  # synchronous promotion waits in progress in this process
+_waiting_lock = threading.Lock()
+
+
+@contextmanager
+def _wait_slot() -> Iterator[bool]:
+    """One of PROMOTER_API_MAX_WAITS places to wait in; False when all are taken."""
+    global _waiting
+    with _waiting_lock:
+        granted = _waiting < settings.PROMOTER_API_MAX_WAITS
+        if granted:
+            _waiting += 1
+    try:
+        yield granted
+    finally:
+        if granted:
+            with _waiting_lock:
+                _waiting -= 1
+
+
 def promotion_wait(*, promotion_id: int, timeout: float) -> Promotion:
-    """The promotion once it has finished, or as it is after `timeout` seconds (polls the DB)."""
+    """The promotion once it has finished, or as it is after `timeout` seconds (polls the DB).
+
+    Each wait holds a web thread, so at most PROMOTER_API_MAX_WAITS wait at once per
+    process; beyond that the promotion is returned as it is now (unfinished: the API answers
+    202 with its status URL), and health checks, tokens and pages keep their threads.
+    """
+    with _wait_slot() as granted:
+        return _promotion_wait(promotion_id, timeout if granted else 0.0)
+
+
+def _promotion_wait(promotion_id: int, timeout: float) -> Promotion:
     deadline = time.monotonic() + max(0.0, timeout)
     delay = 0.05
     while True:

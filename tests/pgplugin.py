@@ -148,6 +148,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     _mine["dir"] = here
     # Tests never touch a developer's .run/ data, and workers never share theirs.
     os.environ["PROMOTER_DATA_DIR"] = str(here / "data")
+    (here / "data").mkdir(exist_ok=True)
+    # With PostgreSQL every shared secret must be configured, as on every real node.
+    _shared_secrets(here / "data")
     if _controller_distributes(early_config):
         _mine["distributing"] = True
         return
@@ -189,6 +192,23 @@ def pytest_configure(config):
     if _mine.get("distributing") and config.getoption("dist", "no") == "no":
         # Started no server because xdist would run the tests elsewhere, and it will not.
         raise pytest.UsageError("tests.pgplugin: xdist is not distributing; run with -n 0")
+
+
+def _shared_secrets(data: Path) -> None:
+    """With PostgreSQL the shared secrets must be configured (as on every real node)."""
+    import secrets
+
+    from accounts.tokens import _certificate_pem, _new_private_key_pem
+
+    for variable in ("PROMOTER_SECRET_KEY", "PROMOTER_NOTIFY_SECRET"):
+        os.environ.setdefault(variable, secrets.token_urlsafe(48))
+    os.environ.setdefault("PROMOTER_REGISTRY_HTTP_SECRET", secrets.token_hex(32))
+    if "PROMOTER_TOKEN_KEY" not in os.environ:
+        key = _new_private_key_pem()
+        (data / "token.key").write_bytes(key)
+        (data / "token.crt").write_bytes(_certificate_pem(key))
+        os.environ["PROMOTER_TOKEN_KEY"] = str(data / "token.key")
+        os.environ["PROMOTER_TOKEN_CERT"] = str(data / "token.crt")
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,25 @@ def refused(tmp_path: Path, **variables: str) -> str:
     return result.stderr.strip().splitlines()[-1]
 
 
+def token_files(tmp_path: Path) -> dict[str, str]:
+    """PROMOTER_TOKEN_KEY and _CERT naming files: with PostgreSQL they must be given."""
+    (tmp_path / "token.key").write_text("key")
+    (tmp_path / "token.crt").write_text("cert")
+    return {
+        "PROMOTER_TOKEN_KEY": str(tmp_path / "token.key"),
+        "PROMOTER_TOKEN_CERT": str(tmp_path / "token.crt"),
+    }
+
+
+def shared_secrets(tmp_path: Path) -> dict[str, str]:
+    """What every node of a PostgreSQL deployment is given (never generated then)."""
+    return {
+        "PROMOTER_SECRET_KEY": "k" * 50,
+        "PROMOTER_NOTIFY_SECRET": "n" * 40,
+        **token_files(tmp_path),
+    }
+
+
 def subset(database: dict, expected: dict) -> dict:
     """The keys of `expected` in `database` (Django adds its defaults to the rest)."""
     return {k: database.get(k) for k in expected} == expected
@@ -70,6 +89,7 @@ def test_every_secret_can_come_from_a_file(tmp_path):
         PROMOTER_NOTIFY_SECRET_FILE=str(secrets / "notify"),
         PROMOTER_ADMIN_PASSWORD_FILE=str(secrets / "admin"),
         DATABASE_URL_FILE=str(secrets / "db"),
+        **token_files(tmp_path),
         # The file wins over the variable itself.
         PROMOTER_SECRET_KEY="secret-key-from-the-environment",
     )
@@ -155,6 +175,7 @@ def test_postgres_database_url(tmp_path):
         tmp_path,
         "DATABASES",
         DATABASE_URL="postgres://promoter:p%40ss%2Fword@db.example.com:5433/prod",
+        **shared_secrets(tmp_path),
     )
     assert subset(
         seen["DATABASES"]["default"],
@@ -170,7 +191,11 @@ def test_postgres_database_url(tmp_path):
         },
     )
     seen = settings_of(
-        tmp_path, "DATABASES", DATABASE_URL="postgresql://db/prod", PROMOTER_DB_CONN_MAX_AGE="0"
+        tmp_path,
+        "DATABASES",
+        DATABASE_URL="postgresql://db/prod",
+        PROMOTER_DB_CONN_MAX_AGE="0",
+        **shared_secrets(tmp_path),
     )
     database = seen["DATABASES"]["default"]
     assert (database["HOST"], database["NAME"], database["CONN_MAX_AGE"]) == ("db", "prod", 0)
@@ -200,7 +225,8 @@ def test_sqlite_database_url_and_the_default(tmp_path):
 
 
 def test_an_unsupported_database_is_a_clear_error(tmp_path):
-    assert refused(tmp_path, DATABASE_URL="mysql://u:p@db/promoter").endswith(
+    given = shared_secrets(tmp_path)
+    assert refused(tmp_path, DATABASE_URL="mysql://u:p@db/promoter", **given).endswith(
         "DATABASE_URL scheme 'mysql' is not supported (postgres, sqlite)."
     )
 

@@ -7,11 +7,15 @@ replica sees the same count. Used by the login page and by the token service's B
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import LoginFailure
+from promoter import remote
+
+log = logging.getLogger(__name__)
 
 
 def _limits() -> tuple[int, dt.timedelta]:
@@ -22,10 +26,8 @@ def _limits() -> tuple[int, dt.timedelta]:
 
 
 def client_address(request) -> str:
-    """The client's address as the web server saw it (X-Forwarded-For is not trusted)."""
-    if request is None:
-        return ""
-    return (request.META.get("REMOTE_ADDR") or "")[:64]
+    """The client's address (X-Forwarded-For only from PROMOTER_TRUSTED_PROXIES)."""
+    return remote.client_address(request)
 
 
 def _key(username: str) -> str:
@@ -46,7 +48,9 @@ def login_failed(username: str, request) -> None:
     """Count one failure (and forget failures older than the window, for everyone)."""
     _, window = _limits()
     LoginFailure.objects.filter(created_at__lt=timezone.now() - window).delete()
-    LoginFailure.objects.create(username=_key(username), address=client_address(request))
+    address = client_address(request)
+    LoginFailure.objects.create(username=_key(username), address=address)
+    log.warning("sign-in failed for %r from %s", _key(username), address or "unknown address")
 
 
 def login_succeeded(username: str, request) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -10,9 +11,10 @@ from django.utils import timezone
 
 from accounts.permissions import Principal
 from registries.connections import bundled_client, client_for
-from registries.models import Image, Registry, Repository, Tag
+from registries.locks import database_lock, transaction_lock
+from registries.models import HistoryEvent, Image, Registry, Repository, Tag
 from registries.oci.constants import MANIFEST_TYPES
-from registries.oci.errors import NameUnknown, RegistryError
+from registries.oci.errors import ManifestUnknown, NameUnknown, RegistryError
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.records import (
     history_record,
@@ -23,6 +25,7 @@ from registries.records import (
     untagged_remove,
 )
 from registries.selectors import registry_for_path
+from registries.services.identity import registry_identity
 
 log = logging.getLogger(__name__)
 SYNC_ACTOR = "sync"
@@ -106,6 +109,16 @@ def notification_apply(*, event: dict, describe) -> str:
         return "pushed"
     # delete: distribution deletes manifests by digest; drop every tag pointing there.
     digest = target.get("digest") or ""
+    try:
+        # Confirmed with the registry before it is recorded: a redelivered event must not
+        # drop an image pushed again since.
+        describe(path, digest)
+        return "still-there"
+    except (ManifestUnknown, NameUnknown):
+        pass
+    except Exception as exc:  # cannot tell: leave the index as it is; sync will catch up
+        log.warning("delete notification for %s@%s not applied: %s", path, digest, exc)
+        return "unreadable"
     removed = 0
     try:
         with transaction.atomic():
@@ -132,6 +145,10 @@ def notification_apply(*, event: dict, describe) -> str:
 
 def notifications_apply(*, events: list) -> list[str]:
     """Apply a batch of notification events from the bundled registry; one outcome each."""
+    # No claim here: a notification must be quick (workers and sync claim the identity).
+    if not registry_identity(claim=False).ok:
+        # Events from a registry the index does not describe (logged by registry_identity).
+        return ["refused"] * len(events)
     client = bundled_client()
     outcomes = []
     for event in events:
@@ -172,12 +189,15 @@ class SyncReport:
     removed: int = 0
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: str = ""  # why this run did nothing (another node holds the sync lock)
 
     def __str__(self) -> str:
         text = (
             f"{self.registry}: {self.added} added, {self.changed} changed, "
             f"{self.removed} removed, {self.unchanged} unchanged"
         )
+        if self.skipped:
+            return f"{self.registry}: skipped, {self.skipped}"
         if self.errors:
             text += f", {len(self.errors)} errors ({self.errors[0]})"
         return text
@@ -193,17 +213,36 @@ def _repositories_at_registry(client, registry: Registry) -> list[str]:
 
 
 def sync_registry(registry: Registry) -> SyncReport:
-    """Make the index of one registry equal to its backing registry; idempotent."""
+    """Make the index of one registry equal to its backing registry; idempotent.
+
+    One node at a time per registry (a database lock; a second caller skips). Safe even
+    without the lock: each change re-reads the tag inside its transaction and records its
+    History event under an id derived from what it saw, so two syncs record it once.
+    """
     report = SyncReport(registry.name)
+    if registry.is_bundled:
+        identity = registry_identity()
+        if not identity.ok:
+            report.errors.append(identity.problem)
+            return report
+    with database_lock(f"sync:{registry.name}") as held:
+        if not held:
+            report.skipped = "another node is syncing it"
+            return report
+        _sync_registry(registry, report)
+    return report
+
+
+def _sync_registry(registry: Registry, report: SyncReport) -> None:
     client = client_for(registry)
     try:
         at_registry = _repositories_at_registry(client, registry)
     except RegistryError as exc:
         Registry.objects.filter(pk=registry.pk).update(last_sync_error=exc.message)
         report.errors.append(exc.message)
-        return report
+        return
     known_digests: dict[str, ImageSummary] = {}
-    seen: dict[str, set[str]] = {}
+    seen: dict[str, set[str] | None] = {}
     for repo_name in at_registry:
         path = registry.backing_path(repo_name)
         try:
@@ -216,7 +255,7 @@ def sync_registry(registry: Registry) -> SyncReport:
             continue
         seen[repo_name] = set(tag_names)
         indexed = {
-            t.name: t
+            t.name: t.digest
             for t in Tag.objects.filter(repository__registry=registry, repository__name=repo_name)
         }
         for tag_name in tag_names:
@@ -224,8 +263,7 @@ def sync_registry(registry: Registry) -> SyncReport:
                 head = client.head_manifest(path, tag_name)
                 if head is None:
                     continue
-                current = indexed.get(tag_name)
-                if current is not None and current.digest == head.digest:
+                if indexed.get(tag_name) == head.digest:
                     report.unchanged += 1
                     continue
                 summary = known_digests.get(head.digest) or describe_image(
@@ -235,45 +273,110 @@ def sync_registry(registry: Registry) -> SyncReport:
             except RegistryError as exc:
                 report.errors.append(f"{path}:{tag_name}: {exc.message}")
                 continue
-            with transaction.atomic():
-                tag_upsert(registry=registry, repository=repo_name, tag=tag_name, summary=summary)
-                untagged_forget_parts(registry=registry, repository=repo_name, summary=summary)
-                history_record(
-                    action="pushed",
-                    registry=registry,
-                    repository=repo_name,
-                    tag=tag_name,
-                    digest=summary.digest,
-                    actor=SYNC_ACTOR,
-                    comment="found by sync",
-                )
-            if current is None:
+            outcome = _sync_tag_found(registry, repo_name, tag_name, summary)
+            if outcome == "added":
                 report.added += 1
-            else:
+            elif outcome == "changed":
                 report.changed += 1
+            else:
+                report.unchanged += 1
     # Tags and repositories the registry no longer has.
     for tag in Tag.objects.filter(repository__registry=registry).select_related("repository"):
         names = seen.get(tag.repository.name, set())
         if names is None or tag.name in names:
             continue
-        with transaction.atomic():
-            tag_remove(registry=registry, repository=tag.repository.name, tag=tag.name)
-            history_record(
-                action="deleted",
-                registry=registry,
-                repository=tag.repository.name,
-                tag=tag.name,
-                digest=tag.digest,
-                actor=SYNC_ACTOR,
-                comment="gone from the registry",
-            )
-        report.removed += 1
+        try:
+            # Confirmed with the registry before it is recorded: a listing can be stale.
+            still_there = client.head_manifest(registry.backing_path(tag.repository.name), tag.name)
+        except RegistryError as exc:
+            report.errors.append(f"{tag.repository.name}:{tag.name}: {exc.message}")
+            continue
+        if still_there is not None:
+            continue
+        if _sync_tag_gone(registry, tag.repository.name, tag.name, tag.digest):
+            report.removed += 1
     report.removed += _sync_untagged(client, registry, seen)
     Repository.objects.filter(registry=registry, tags__isnull=True, images__isnull=True).delete()
     Registry.objects.filter(pk=registry.pk).update(
         last_synced_at=timezone.now(), last_sync_error="; ".join(report.errors)[:2000]
     )
-    return report
+
+
+def _sync_event_id(action: str, registry: Registry, repository: str, tag: str, *facts) -> str:
+    """The same id for the same change seen from the same index state (any node, any run)."""
+    last = (
+        HistoryEvent.objects.filter(registry=registry.name, repository=repository, tag=tag)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    text = "|".join([action, registry.name, repository, tag, *facts, str(last or 0)])
+    return f"sync:{hashlib.sha256(text.encode()).hexdigest()[:64]}"
+
+
+def _sync_tag_found(registry: Registry, repository: str, tag: str, summary: ImageSummary) -> str:
+    """Index `repository:tag` at the summary's digest unless it already is; returns what it did."""
+    try:
+        with transaction.atomic():
+            # One writer per tag: a second sync waits, then finds the change made.
+            transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
+            current = (
+                Tag.objects.select_for_update()
+                .filter(repository__registry=registry, repository__name=repository, name=tag)
+                .values_list("digest", flat=True)
+                .first()
+            )
+            if current == summary.digest:
+                return "unchanged"  # a notification or another sync was first
+            event_id = _sync_event_id(
+                "pushed", registry, repository, tag, current or "", summary.digest
+            )
+            tag_upsert(registry=registry, repository=repository, tag=tag, summary=summary)
+            untagged_forget_parts(registry=registry, repository=repository, summary=summary)
+            history_record(
+                action="pushed",
+                registry=registry,
+                repository=repository,
+                tag=tag,
+                digest=summary.digest,
+                actor=SYNC_ACTOR,
+                comment="found by sync",
+                source_event_id=event_id,
+            )
+    except IntegrityError:
+        return "unchanged"  # another sync recorded the same change at the same moment
+    return "changed" if current else "added"
+
+
+def _sync_tag_gone(registry: Registry, repository: str, tag: str, digest: str) -> bool:
+    """Drop `repository:tag` from the index if it still points at `digest`; True if dropped."""
+    try:
+        with transaction.atomic():
+            # One writer per tag: a second sync waits, then finds the change made.
+            transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
+            current = (
+                Tag.objects.select_for_update()
+                .filter(repository__registry=registry, repository__name=repository, name=tag)
+                .values_list("digest", flat=True)
+                .first()
+            )
+            if current != digest:
+                return False  # moved or removed meanwhile
+            event_id = _sync_event_id("deleted", registry, repository, tag, digest)
+            tag_remove(registry=registry, repository=repository, tag=tag)
+            history_record(
+                action="deleted",
+                registry=registry,
+                repository=repository,
+                tag=tag,
+                digest=digest,
+                actor=SYNC_ACTOR,
+                comment="gone from the registry",
+                source_event_id=event_id,
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def _sync_untagged(client, registry: Registry, seen: dict) -> int:

@@ -107,8 +107,12 @@ def _pin(source: Registry, repository: str, reference: str) -> tuple[str, str, s
     return head.digest, head.media_type, tag_name
 
 
-def _enqueue(promotion_id: int) -> None:
-    promote.enqueue(promotion_id=promotion_id)
+def _enqueue(promotion_id: int, *, priority: int = 0) -> None:
+    (promote.using(priority=priority) if priority else promote).enqueue(promotion_id=promotion_id)
+
+
+# A promotion whose worker died goes before the queue: it has waited its turn already.
+RECLAIMED_PRIORITY = 50
 
 
 def promotion_retry(*, promotion: Promotion, actor: Principal) -> Promotion:
@@ -138,15 +142,34 @@ def promotion_reclaim_stale() -> int:
     for pk, attempts in stale.values_list("pk", "attempts"):
         still_stale = stale.filter(pk=pk, attempts=attempts)
         if attempts >= MAX_ATTEMPTS:
-            still_stale.update(
+            if still_stale.update(
                 status=Promotion.Status.FAILED,
                 finished_at=timezone.now(),
                 error=f"The worker running this promotion stopped {attempts} times; it was not "
                 "run again. Run it again once the worker is healthy; it is safe.",
-            )
+            ):
+                _task_runs_abandon(pk)
             continue
         if still_stale.update(status=Promotion.Status.QUEUED, heartbeat_at=None):
+            _task_runs_abandon(pk)
             log.warning("promotion %s lost its worker; requeued", pk)
-            transaction.on_commit(lambda pk=pk: _enqueue(pk))
+            transaction.on_commit(lambda pk=pk: _enqueue(pk, priority=RECLAIMED_PRIORITY))
             reclaimed += 1
     return reclaimed
+
+
+def _task_runs_abandon(promotion_id: int) -> None:
+    """Mark the task-queue rows of a dead worker's run failed (they would stay RUNNING)."""
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.filter(
+        status="RUNNING",
+        task_path=promote.module_path,
+        args_kwargs__kwargs__promotion_id=promotion_id,
+    ).update(
+        status="FAILED",
+        finished_at=timezone.now(),
+        exception_class_path="registries.runner.WorkerLost",
+        traceback="The worker running this task stopped (no heartbeat); the promotion was "
+        "reclaimed and queued again as a new task.\n",
+    )

@@ -28,4 +28,8 @@ def registry_notifications(request: HttpRequest) -> JsonResponse:
             raise ValueError("events is not a list")
     except (ValueError, AttributeError):
         return JsonResponse({"error": 'body must be {"events": [...]}'}, status=400)
-    return JsonResponse({"outcomes": notifications_apply(events=events)})
+    outcomes = notifications_apply(events=events)
+    if events and all(outcome == "refused" for outcome in outcomes):
+        # Not the registry the index describes (see /readyz); the registry retries later.
+        return JsonResponse({"error": "not the registry the index describes"}, status=503)
+    return JsonResponse({"outcomes": outcomes})

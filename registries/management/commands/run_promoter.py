@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, close_old_connections
 
 from registries.bundled import BackingRegistry, write_bundled_registry_config
 
@@ -83,7 +82,6 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        sync: subprocess.Popen | None = None
         try:
             self.stdout.write(f"Starting the backing registry on 127.0.0.1:{registry_port} …")
             registry.start()
@@ -109,6 +107,8 @@ class Command(BaseCommand):
                     env,
                 )
             )
+            # The image's gunicorn settings (PROMOTER_WEB_* variables; no control socket at
+            # the $HOME/.gunicorn/gunicorn.ctl every gunicorn on the host would share).
             children.append(
                 Child(
                     "the web server",
@@ -116,19 +116,10 @@ class Command(BaseCommand):
                         sys.executable,
                         "-m",
                         "gunicorn",
-                        "promoter.wsgi",
-                        "--bind",
-                        f"127.0.0.1:{web_port}",
-                        "--workers",
-                        str(settings.PROMOTER_WEB_WORKERS),
-                        "--threads",
-                        "4",
-                        "--timeout",
-                        "120",
-                        "--access-logfile",
-                        "-",
+                        "--config",
+                        str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),
                     ],
-                    env,
+                    {**env, "PROMOTER_BIND": f"127.0.0.1:{web_port}"},
                 )
             )
             for child in children:
@@ -142,10 +133,8 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.flush()  # seen at once when the output is a file or a pipe
-            interval = settings.PROMOTER_SYNC_INTERVAL
-            reclaim_every = max(1.0, float(settings.PROMOTER_STALE_SECONDS) / 2)
-            next_sync = time.monotonic() + 2
-            next_reclaim = time.monotonic() + reclaim_every
+            # Reclaiming stale promotions and the periodic resync are the worker's own duties
+            # (registries.management.duties), as on every other node.
             while not stopping:
                 for child in children:
                     child.check(self.stderr.write)
@@ -155,41 +144,14 @@ class Command(BaseCommand):
                         registry.start()
                     except RuntimeError as exc:
                         self.stderr.write(str(exc))
-                now = time.monotonic()
-                if now >= next_sync and (sync is None or sync.poll() is not None):
-                    # Periodic reconcile: requeue promotions whose worker died, and resync
-                    # the index (the registry's notification queue is lost on restart).
-                    sync = subprocess.Popen(
-                        [*manage, "reconcile"],
-                        env=env,
-                        stdout=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
-                    next_sync = now + interval
-                    next_reclaim = now + reclaim_every
-                elif now >= next_reclaim:
-                    self._reclaim()
-                    next_reclaim = now + reclaim_every
                 time.sleep(0.5)
         finally:
             self.stdout.write("Stopping …")
-            for process in [c.process for c in children] + [sync]:
+            for process in [c.process for c in children]:
                 if process is not None:
                     _terminate(process)
             registry.stop()
             self.stdout.write("Stopped.")
-
-    def _reclaim(self) -> None:
-        """Requeue promotions whose worker died; a database outage only delays this."""
-        from registries.services.promotions import promotion_reclaim_stale
-
-        try:
-            close_old_connections()
-            if count := promotion_reclaim_stale():
-                self.stderr.write(f"Requeued {count} promotion(s) whose worker stopped.")
-        except DatabaseError as exc:
-            self.stderr.write(f"Could not check for stale promotions: {exc}")
-            close_old_connections()
 
 
 def _terminate(child: subprocess.Popen) -> None:

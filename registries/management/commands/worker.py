@@ -8,6 +8,9 @@ import time
 from django.db import InterfaceError, OperationalError, connections
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+
+from registries.management.duties import Duties, tick_seconds
 
 logger = logging.getLogger("django_tasks_db")
 MAX_BACKOFF = 5.0
@@ -19,6 +22,18 @@ class ResilientWorker(Worker):
     django-tasks-db's loop re-raises every OperationalError but "database is locked",
     so a database restart or failover would end the worker process.
     """
+
+    duties: Duties | None = None
+
+    def run_task(self, db_task_result: DBTaskResult) -> None:
+        """Run a claimed task; hand it back while this node's registry is not the index's."""
+        if self.duties is not None and not self.duties.may_run_tasks:
+            DBTaskResult.objects.filter(pk=db_task_result.pk, status="RUNNING").update(
+                status="READY", started_at=None
+            )
+            time.sleep(tick_seconds())  # another worker may take it meanwhile
+            return
+        super().run_task(db_task_result)
 
     def run(self) -> None:
         """Run the worker loop; on a lost database, close connections, wait, resume."""
@@ -75,5 +90,7 @@ class Command(DbWorkerCommand):
             worker_id=worker_id,
             excluded_queue_names=exclude_queues.split(",") if exclude_queues else [],
         )
+        worker.duties = Duties()  # reclaims, resyncs, health file; see registries.management.duties
+        worker.duties.start()
         worker.configure_signals()
         worker.run()

@@ -99,16 +99,25 @@ def test_tag_page_with_registry_down_shows_a_banner_not_a_500(admin_client):
     assert "could not be read" in page.content.decode()
 
 
-def test_healthz_reports_database_and_registry(client, demo, settings):
-    ok = client.get("/healthz")
+def test_healthz_is_liveness_and_readyz_names_the_registry_that_is_down(client, demo, settings):
+    ok = client.get("/readyz")
     assert ok.status_code == 200
-    assert ok.json() == {"status": "ok", "database": "ok", "registry": "ok"}
+    assert ok.json() == {
+        "status": "ok",
+        "database": "ok",
+        "registry": "ok",
+        "registry_identity": "ok",
+    }
     from tests.support.net import free_port
 
     settings.PROMOTER_REGISTRY_URL = f"http://127.0.0.1:{free_port()}"
-    down = client.get("/healthz")
+    down = client.get("/readyz")
     assert down.status_code == 503
     assert down.json()["registry"].startswith("down")
+    # Liveness does not depend on the registry: a load balancer keeps this node.
+    alive = client.get("/healthz")
+    assert alive.status_code == 200
+    assert alive.json() == {"status": "ok", "database": "ok"}
 
 
 def test_repository_page_paginates_thousands_of_tags_in_few_queries(
