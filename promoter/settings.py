@@ -145,6 +145,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.principal",
+                "registries.context_processors.approvals",
             ],
             # {% load dates %}: the one date format of every page (promoter/templatetags).
             "libraries": {"dates": "promoter.templatetags.dates"},
@@ -191,7 +192,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TASKS = {
     "default": {
         "BACKEND": env.str("PROMOTER_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "promotions"],
+        # "webhooks": deliveries, run by the worker's own lane so a slow receiver never
+        # holds up a promotion (registries/management/commands/worker.py).
+        "QUEUES": ["default", "promotions", "webhooks"],
     }
 }
 
@@ -288,3 +291,15 @@ PROMOTER_REGISTRY_BACKOFF = env.float("PROMOTER_REGISTRY_BACKOFF", default=0.2)
 # A running promotion whose worker sent no heartbeat for this long is requeued by
 # `manage.py reconcile` (run periodically by `make run`); heartbeats come 12× as often.
 PROMOTER_STALE_SECONDS = env.float("PROMOTER_STALE_SECONDS", default=60.0)
+
+# --- Policies before production: webhooks (registries.delivery) ------------------------------
+# One block, so merging it into a rewritten settings module stays mechanical.
+# Seconds one delivery may take (connect, then each read); a receiver that never answers
+# fails the attempt after this long, in the worker's webhook lane, never in a promotion.
+PROMOTER_WEBHOOK_TIMEOUT = env.float("PROMOTER_WEBHOOK_TIMEOUT", default=10.0)
+# Tries in all for one delivery; waits BACKOFF, 2×BACKOFF, … seconds between them.
+PROMOTER_WEBHOOK_ATTEMPTS = env.int("PROMOTER_WEBHOOK_ATTEMPTS", default=5)
+PROMOTER_WEBHOOK_BACKOFF = env.float("PROMOTER_WEBHOOK_BACKOFF", default=10.0)
+# Seconds the policy checks may spend reading a source registry (signatures, labels) while
+# a person waits for the promote dialog.
+PROMOTER_POLICY_READ_TIMEOUT = env.float("PROMOTER_POLICY_READ_TIMEOUT", default=5.0)

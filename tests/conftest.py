@@ -150,7 +150,7 @@ def queued_only(settings):
     settings.TASKS = {
         "default": {
             "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "promotions"],
+            "QUEUES": ["default", "promotions", "webhooks"],
         }
     }
 
@@ -163,7 +163,7 @@ def real_worker(portal, transactional_db, settings):
     settings.TASKS = {
         "default": {
             "BACKEND": "django_tasks_db.DatabaseBackend",
-            "QUEUES": ["default", "promotions"],
+            "QUEUES": ["default", "promotions", "webhooks"],
         }
     }
     db = connection.settings_dict

@@ -23,6 +23,7 @@ from registries.records import (
     untagged_remove,
 )
 from registries.selectors import registry_for_path
+from registries.services.approvals import approvals_void, pushed_announce
 
 log = logging.getLogger(__name__)
 SYNC_ACTOR = "sync"
@@ -100,6 +101,13 @@ def notification_apply(*, event: dict, describe) -> str:
                     digest=summary.digest,
                     actor=actor,
                     source_event_id=event_id,
+                )
+                pushed_announce(
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=summary.digest,
+                    actor=actor,
                 )
         except IntegrityError:
             return "duplicate"
@@ -246,6 +254,13 @@ def sync_registry(registry: Registry) -> SyncReport:
                     digest=summary.digest,
                     actor=SYNC_ACTOR,
                     comment="found by sync",
+                )
+                approvals_void(
+                    registry=registry,
+                    repository=repo_name,
+                    tag=tag_name,
+                    digest=summary.digest,
+                    actor=SYNC_ACTOR,
                 )
             if current is None:
                 report.added += 1
