@@ -252,7 +252,8 @@ def _signed(
     policy: PromotionPolicy, source: Registry, repository: str, digest: str, reader: _Reader
 ) -> Check:
     """A cosign `.sig` tag, or a referrer of a signature type in the referrers tag, in the
-    source (the index knows both tags; the registry is read only to look inside)."""
+    source (the index knows pushed tags; the registry is asked about copied ones, and read
+    to look inside)."""
     hexpart = digest.split(":", 1)[-1]
     names = set(
         Tag.objects.filter(
@@ -263,6 +264,14 @@ def _signed(
     )
     identity = policy.signature_identity.strip()
     try:
+        if not names:
+            # Tags the portal itself copied (a promotion's signatures) reach the index only
+            # with the next sync: ask the registry, with the short deadline.
+            names = {
+                name
+                for name in (f"sha256-{hexpart}.sig", f"sha256-{hexpart}")
+                if reader.client.head_manifest(reader.path, name) is not None
+            }
         manifests = []
         if f"sha256-{hexpart}.sig" in names:
             if not identity:
