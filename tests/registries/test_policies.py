@@ -421,3 +421,59 @@ def test_manage_feed_sets_the_policy(demo, client):
         403,
         404,
     )
+
+
+@pytest.mark.browser
+def test_in_the_browser_a_blocked_dialog_then_request_and_approve(in_rc, demo, browser, page):
+    from tests.browser_support import login, screenshot
+
+    repo, info = in_rc
+    set_policy("proddocker", require_signature=True)
+    requester = person(("Promote Packages", "proddocker"), ("View & Download Packages", None))
+    login(page, demo.url, requester.user.username, "correct horse battery staple")
+    tag_url = f"{demo.url}/registries/rcdocker/images/{repo}:1.0"
+
+    page.goto(tag_url)
+    page.locator("#tag-actions summary").click()
+    page.locator("#promote-action").click()
+    dialog = page.locator("dialog#promote-dialog")
+    dialog.wait_for(state="visible")
+    unmet = dialog.locator('#policy-checklist li[data-rule="signed"]')
+    assert "not signed" in unmet.inner_text() and "✗" in unmet.inner_text()
+    assert dialog.locator("#promote-submit").is_disabled()
+    screenshot(page, "policy-blocked")
+
+    set_policy("proddocker", require_signature=False, approvals_required=1)
+    page.goto(tag_url)
+    page.locator("#tag-actions summary").click()
+    page.locator("#promote-action").click()
+    dialog.wait_for(state="visible")
+    assert "0 of 1 approvals" in dialog.locator("#policy-checklist").inner_text()
+    submit = dialog.locator("#promote-submit")
+    assert submit.inner_text() == "Request promotion"
+    dialog.get_by_label("Comment").fill("Release 1.0")
+    submit.click()
+    page.wait_for_url("**/approvals/*/")
+    assert page.locator("#approval-status").inner_text() == "Pending"
+    screenshot(page, "policy-requested")
+
+    approver = person(("Approve Promotions", "proddocker"), ("View & Download Packages", None))
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    other.set_default_timeout(15_000)
+    try:
+        tab = other.new_page()
+        login(tab, demo.url, approver.user.username, "correct horse battery staple")
+        assert tab.locator("#approvals-count").inner_text() == "1"
+        tab.locator("#nav-approvals").click()
+        tab.locator("#approval-inbox a", has_text=f"{repo}:1.0").click()
+        tab.get_by_label("Comment").fill("Checked")
+        tab.locator("#approve-button").click()
+        tab.wait_for_url("**/promotions/*/")
+        screenshot(tab, "policy-approved")
+    finally:
+        other.close()
+    assert wait_for(
+        lambda: Promotion.objects.filter(status="succeeded", target__name="proddocker").exists(),
+        timeout=60,
+    )
+    assert indexed("proddocker", repo).digest == info.digest
