@@ -477,3 +477,63 @@ def test_in_the_browser_a_blocked_dialog_then_request_and_approve(in_rc, demo, b
         timeout=60,
     )
     assert indexed("proddocker", repo).digest == info.digest
+
+
+def test_a_request_nobody_decides_in_time_expires(in_rc):
+    repo, info = in_rc
+    set_policy("proddocker", approvals_required=1, approval_ttl_seconds=3600)
+    asked = approval_request(
+        source=reg("rcdocker"), repository=repo, tag="1.0", target=reg("proddocker"), actor=admin()
+    )
+    # An hour passes (the clock is the row's: moving it is what time would do).
+    ApprovalRequest.objects.filter(pk=asked.pk).update(expires_at=asked.created_at)
+    asked.refresh_from_db()
+
+    with pytest.raises(Conflict, match="expired before it was decided"):
+        approval_decide(request=asked, actor=person(("Approve Promotions", None)), approve=True)
+
+    asked.refresh_from_db()
+    assert asked.status == "expired"
+    event = HistoryEvent.objects.get(action="expired", repository=repo)
+    assert (event.digest, event.comment) == (info.digest, "no decision in time")
+    assert not Promotion.objects.filter(target__name="proddocker").exists()
+
+
+def test_a_signature_names_its_key_identity_in_annotations():
+    """Unit: which annotations name an identity (a value, notation's thumbprint list, the
+    subject of a cosign keyless certificate)."""
+    import datetime as dt
+    import json
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from registries.services.policies import _identity_in
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sigstore-intermediate")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(minutes=10))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name("release@example.com")]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    assert _identity_in({"dev.sigstore.cosign/certificate": pem}, "release@example.com")
+    assert not _identity_in({"dev.sigstore.cosign/certificate": pem}, "mallory@example.com")
+    thumbprints = json.dumps(["ab12", "cd34"])
+    assert _identity_in({"io.cncf.notary.x509chain.thumbprint#S256": thumbprints}, "cd34")
+    assert _identity_in({"signer": "ci-key-2026"}, "ci-key-2026")
+    assert not _identity_in({"signer": "ci-key-2025"}, "ci-key-2026")
+    assert not _identity_in(None, "ci-key-2026")
