@@ -45,7 +45,7 @@ def tag_roll_back(*, tag: Tag, actor: Principal, comment: str = "") -> Tag:
     except RegistryError as exc:
         raise Invalid(f"Roll back failed, the tag was not changed: {exc.message}") from exc
     with transaction.atomic():
-        updated, _ = tag_upsert(
+        updated, old = tag_upsert(
             registry=registry,
             repository=tag.repository.name,
             tag=tag.name,

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden
+from promoter.signin import sign_in_redirect, signed_out
 from registries import selectors, selectors_policies
 from registries.policy_forms import DecisionForm, PolicyForm, WebhookForm
 from registries.services.approvals import approval_decide
@@ -84,6 +85,8 @@ def policy_manage(request: HttpRequest, registry: str) -> HttpResponse:
 @require_GET
 def approval_list(request: HttpRequest) -> HttpResponse:
     principal = Principal.from_request(request)
+    if signed_out(request):
+        return sign_in_redirect(request)  # approvals are people's: nothing to see signed out
     context = {
         "inbox": list(selectors_policies.approval_inbox(principal=principal)),
         "page_obj": selectors_policies.approval_list(
@@ -142,6 +145,8 @@ def _manageable_registries(principal: Principal):
 @require_GET
 def webhook_list(request: HttpRequest) -> HttpResponse:
     principal = Principal.from_request(request)
+    if signed_out(request):
+        return sign_in_redirect(request)
     hooks = selectors_policies.webhook_list(principal=principal)
     can_add = principal.is_administrator() or bool(_manageable_registries(principal))
     return render(request, "registries/webhook_list.html", {"webhooks": hooks, "can_add": can_add})
