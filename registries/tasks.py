@@ -35,13 +35,15 @@ def deliver_webhook(delivery_id: int) -> str:
 
 def _enqueue_later(delivery_id: int, seconds: float) -> None:
     try:
-        deliver_webhook.using(run_after=timezone.now() + timedelta(seconds=seconds)).enqueue(
-            delivery_id=delivery_id
-        )
+        deferred = deliver_webhook.using(run_after=timezone.now() + timedelta(seconds=seconds))
     except InvalidTask:
-        # A backend without deferred tasks (the immediate one of some tests): wait here.
-        time.sleep(min(seconds, 5.0))
-        deliver_webhook.enqueue(delivery_id=delivery_id)
+        deferred = None
+    if deferred is not None:
+        deferred.enqueue(delivery_id=delivery_id)
+        return
+    # A backend without deferred tasks (the immediate one of some tests): wait here.
+    time.sleep(min(seconds, 5.0))
+    deliver_webhook.enqueue(delivery_id=delivery_id)
 
 
 def webhooks_dispatch() -> int:
