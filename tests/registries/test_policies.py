@@ -537,3 +537,10 @@ def test_a_signature_names_its_key_identity_in_annotations():
     assert _identity_in({"signer": "ci-key-2026"}, "ci-key-2026")
     assert not _identity_in({"signer": "ci-key-2025"}, "ci-key-2026")
     assert not _identity_in(None, "ci-key-2026")
+
+
+def test_signed_out_visitors_are_sent_to_sign_in_from_the_policy_pages(demo, client):
+    for path in ["/approvals/", "/webhooks/", "/webhooks/new", "/registries/proddocker/policy"]:
+        answer = client.get(path)
+        assert answer.status_code == 302, path
+        assert answer["Location"].startswith("/accounts/login/?next="), path
