@@ -14,6 +14,10 @@ class Permission(models.TextChoices):
     DELETE = "delete", "Delete"
     MANAGE_FEED = "manage_feed", "Manage Feed"
     ADMINISTER = "administer", "Administer"
+    # Policies before production (registries.services.policies): who may approve a
+    # promotion into a registry, and who may move a tag there that already exists.
+    APPROVE = "approve", "Approve Promotions"
+    OVERWRITE_TAGS = "overwrite_tags", "Overwrite Tags"
 
 
 class ApiArea(models.TextChoices):

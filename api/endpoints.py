@@ -9,6 +9,7 @@ document from the row (auth, body); `errors` names the others and the specific m
 from __future__ import annotations
 
 from api import views
+from api.endpoints_policies import POLICY_ENDPOINTS, REFUSED
 from api.http import Auth, Endpoint, Reply
 from api.schemas import (
     ApiKey,
@@ -57,6 +58,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "Queued or still running (async, or the wait ran out); poll Location.",
                 location=True,
             ),
+            REFUSED,
         ),
         errors={
             400: "Invalid input (the message says which), a target the pipeline forbids, "
@@ -228,6 +230,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Reply(503, Health, "The database or the backing registry is down (which, and why)."),
         ),
     ),
+    *POLICY_ENDPOINTS,
 )
 
 

@@ -307,6 +307,11 @@ def serve(endpoints: list[Endpoint]) -> Callable[..., HttpResponse]:
         try:
             return endpoint.run(request, params)
         except DomainError as exc:
+            if exc.status == 409 and any(r.status == 409 for r in endpoint.replies):
+                # A refused promotion answers its checklist as JSON (api.schemas_policies).
+                from api.schemas_policies import PolicyRefusal
+
+                return json_response(PolicyRefusal.of(exc), status=409)
             return error_response(request, exc.status, exc.message)
         except Http404 as exc:
             return error_response(request, 404, str(exc) or "Not found.")

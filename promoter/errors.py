@@ -63,3 +63,15 @@ class UnsupportedMediaType(Invalid):
     """A request body in a format the endpoint does not read."""
 
     status = 415
+
+
+class PolicyUnmet(Conflict):
+    """A promotion the target's policy does not allow yet; carries the checklist.
+
+    `checklist` is a registries.services.policies.Checklist: pages show it as ✓/✗ lines,
+    the API answers it as JSON with 409.
+    """
+
+    def __init__(self, message: str, checklist) -> None:
+        super().__init__(message)
+        self.checklist = checklist

@@ -153,6 +153,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.principal",
+                "registries.context_processors.approvals",
             ],
             # {% load dates %}: the one date format of every page (promoter/templatetags).
             "libraries": {"dates": "promoter.templatetags.dates"},
@@ -199,7 +200,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TASKS = {
     "default": {
         "BACKEND": env.str("PROMOTER_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "promotions"],
+        # "webhooks": deliveries, run by the worker's own lane so a slow receiver never
+        # holds up a promotion (registries/management/commands/worker.py).
+        "QUEUES": ["default", "promotions", "webhooks"],
     }
 }
 
@@ -338,3 +341,16 @@ for _proxy in PROMOTER_TRUSTED_PROXIES:
         ipaddress.ip_network(_proxy, strict=False)
     except ValueError as _exc:
         raise ImproperlyConfigured(f"PROMOTER_TRUSTED_PROXIES: {_exc}") from None
+
+
+# --- Policies before production: webhooks (registries.delivery) ------------------------------
+# One block, so merging it into a rewritten settings module stays mechanical.
+# Seconds one delivery may take (connect, then each read); a receiver that never answers
+# fails the attempt after this long, in the worker's webhook lane, never in a promotion.
+PROMOTER_WEBHOOK_TIMEOUT = env.float("PROMOTER_WEBHOOK_TIMEOUT", default=10.0)
+# Tries in all for one delivery; waits BACKOFF, 2×BACKOFF, … seconds between them.
+PROMOTER_WEBHOOK_ATTEMPTS = env.int("PROMOTER_WEBHOOK_ATTEMPTS", default=5)
+PROMOTER_WEBHOOK_BACKOFF = env.float("PROMOTER_WEBHOOK_BACKOFF", default=10.0)
+# Seconds the policy checks may spend reading a source registry (signatures, labels) while
+# a person waits for the promote dialog.
+PROMOTER_POLICY_READ_TIMEOUT = env.float("PROMOTER_POLICY_READ_TIMEOUT", default=5.0)

@@ -8,13 +8,29 @@ from django import forms
 from django.contrib import admin
 
 from promoter.admin import ServiceAdmin, ServiceForm
-from registries.models import HistoryEvent, Image, Promotion, Registry, Repository, Tag
+from registries.models import (
+    Approval,
+    ApprovalRequest,
+    HistoryEvent,
+    Image,
+    Promotion,
+    PromotionPolicy,
+    Registry,
+    Repository,
+    Tag,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
+from registries.services.policies import FIELDS as POLICY_FIELDS
+from registries.services.policies import policy_update
 from registries.services.registries import (
     WRITABLE,
     registry_create,
     registry_delete,
     registry_update,
 )
+from registries.services.webhooks import webhook_create, webhook_delete, webhook_update
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -132,3 +148,99 @@ class HistoryEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "action", "registry", "repository", "tag", "actor"]
     list_filter = ["action", "registry"]
     search_fields = ["repository", "tag", "digest", "actor", "comment"]
+
+
+# --- policies before production -----------------------------------------------------------------
+class PolicyAdminForm(ServiceForm):
+    class Meta:
+        model = PromotionPolicy
+        fields = [
+            "registry",
+            "approvals_required",
+            "soak_seconds",
+            "require_signature",
+            "signature_identity",
+            "required_labels",
+            "immutable_tags",
+            "approval_ttl_seconds",
+        ]
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(ServiceAdmin):
+    """Policies through registries.services.policies.policy_update, as on Manage Feed."""
+
+    form = PolicyAdminForm
+    list_display = [
+        "registry",
+        "approvals_required",
+        "soak_seconds",
+        "require_signature",
+        "immutable_tags",
+        "updated_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["registry"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # an empty policy is no policy: clear its rules instead
+
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        registry = obj.registry if change else data["registry"]
+        values = {f: data[f] for f in POLICY_FIELDS if f in data}
+        return policy_update(registry=registry, actor=actor, values=values)
+
+
+class WebhookAdminForm(ServiceForm):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "url", "registry", "events", "active"]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(ServiceAdmin):
+    """Webhooks through registries.services.webhooks; a new secret is shown once, as a message."""
+
+    form = WebhookAdminForm
+    list_display = ["name", "url", "registry", "active", "created_at"]
+    list_filter = ["active", "registry"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["registry"] if obj is not None else []
+
+    def service_save(self, request, obj, form, change, actor):
+        data = form.cleaned_data
+        values = {k: data[k] for k in ("name", "url", "events", "active") if k in data}
+        if change:
+            hook, _ = webhook_update(webhook=obj, actor=actor, values=values)
+            return hook
+        hook, secret = webhook_create(registry=data.get("registry"), actor=actor, values=values)
+        self.message_user(request, f"The signing secret of {hook.name}, shown once: {secret}")
+        return hook
+
+    def service_delete(self, request, obj, actor):
+        webhook_delete(webhook=obj, actor=actor)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "webhook", "event", "status", "response_code", "attempts"]
+    list_filter = ["status", "event"]
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "repository", "tag", "source", "target", "status", "actor", "created_at"]
+    list_filter = ["status", "target"]
+    search_fields = ["repository", "tag", "digest", "actor"]
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ["request", "approver", "approved", "created_at"]

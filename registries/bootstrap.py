@@ -35,6 +35,16 @@ BUILT_IN_TASKS = [
         ],
     ),
     ("Administer", "Everything, including users, tasks and API keys.", [Permission.ADMINISTER]),
+    (
+        "Approve Promotions",
+        "Approve or reject requests to promote into a registry whose policy needs approvals.",
+        [Permission.VIEW, Permission.APPROVE],
+    ),
+    (
+        "Overwrite Tags",
+        "Move a tag that already exists in a registry with immutable tags (promote or roll back).",
+        [Permission.VIEW, Permission.OVERWRITE_TAGS],
+    ),
 ]
 
 

@@ -20,7 +20,14 @@ def client_options() -> dict:
     }
 
 
-def bundled_client() -> RegistryClient:
+def _quick(options: dict, deadline: float | None) -> dict:
+    """Options for a read a person waits for: one try, `deadline` seconds per call."""
+    if deadline is None:
+        return options
+    return {**options, "timeout": (min(2.0, deadline), deadline), "retries": 1}
+
+
+def bundled_client(*, deadline: float | None = None) -> RegistryClient:
     """The portal's client for the bundled registry; it mints its own tokens, no password stored."""
     provider = None
     if settings.PROMOTER_REGISTRY_TOKEN_AUTH:
@@ -30,19 +37,21 @@ def bundled_client() -> RegistryClient:
     return RegistryClient(
         settings.PROMOTER_REGISTRY_URL,
         token_provider=provider,
-        **client_options(),
+        **_quick(client_options(), deadline),
     )
 
 
-def client_for(registry: Registry) -> RegistryClient:
-    """A client that reaches `registry`'s backing OCI registry with the right credentials."""
+def client_for(registry: Registry, *, deadline: float | None = None) -> RegistryClient:
+    """A client that reaches `registry`'s backing OCI registry with the right credentials.
+
+    `deadline`: seconds per call and a single try, for reads a person waits for (policies)."""
     if registry.is_bundled:
-        return bundled_client()
+        return bundled_client(deadline=deadline)
     return RegistryClient(
         registry.endpoint,
         username=registry.username or None,
         password=registry.password or None,
-        **client_options(),
+        **_quick(client_options(), deadline),
     )
 
 

@@ -205,6 +205,11 @@ class HistoryEvent(models.Model):
         PROMOTED = "promoted", "Promoted"
         DELETED = "deleted", "Deleted"
         ROLLED_BACK = "rolled_back", "Rolled back"
+        # Approval requests (registries.services.approvals).
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     registry = models.CharField(max_length=64, db_index=True)
@@ -369,3 +374,195 @@ class Coordination(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+# --- policies before production (registries.services.policies, approvals, webhooks) --------
+
+LABEL_RULES_MAX = 20  # required labels/annotations per policy
+LABEL_PATTERN_MAX = 200  # characters of one label pattern
+
+
+class PromotionPolicy(models.Model):
+    """What an image must satisfy before it is promoted into `registry`; every rule optional."""
+
+    registry = models.OneToOneField(Registry, on_delete=models.CASCADE, related_name="policy")
+    # Approvals from distinct people holding Approve Promotions on the registry (0: none).
+    approvals_required = models.PositiveSmallIntegerField(default=0)
+    # How long the digest must have been in the source (pushed or promoted there) first.
+    soak_seconds = models.PositiveIntegerField(default=0)
+    require_signature = models.BooleanField(default=False)
+    # When set, a signature must name this key identity (an annotation value, a cosign
+    # certificate's subject, or a notation certificate thumbprint).
+    signature_identity = models.CharField(max_length=255, blank=True)
+    # [{"key": "org.opencontainers.image.revision", "pattern": ""}]: a label of every image
+    # (or an annotation of the manifest) present, and matching `pattern` when one is given.
+    required_labels = models.JSONField(default=list, blank=True)
+    # A tag that exists here may be moved to another digest only with Overwrite Tags.
+    immutable_tags = models.BooleanField(default=False)
+    # Pending approval requests expire after this long.
+    approval_ttl_seconds = models.PositiveIntegerField(default=7 * 24 * 3600)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "promotion policy"
+        verbose_name_plural = "promotion policies"
+
+    def __str__(self) -> str:
+        return f"Policy of {self.registry.name}"
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.approvals_required
+            or self.soak_seconds
+            or self.require_signature
+            or self.required_labels
+            or self.immutable_tags
+        )
+
+
+class ApprovalRequest(models.Model):
+    """A promotion asked for where the target's policy needs approvals; it runs once approved."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"  # the promotion was started
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        BLOCKED = "blocked", "Blocked"  # approved, but another rule failed by then
+
+    source = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="approval_requests")
+    repository = models.CharField(max_length=255)
+    tag = models.CharField(max_length=128)
+    digest = models.CharField(max_length=140, db_index=True)
+    comment = models.TextField(blank=True, max_length=4000)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    actor = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promotion = models.ForeignKey(
+        Promotion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.source.name}/{self.repository}:{self.tag} -> {self.target.name}"
+
+    @property
+    def image_label(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+class Approval(models.Model):
+    """One person's decision on an approval request: approve or reject, with a comment."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approver = models.CharField(max_length=255)
+    approved = models.BooleanField()
+    comment = models.TextField(blank=True, max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "user"], name="one_decision_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{'Approved' if self.approved else 'Rejected'} by {self.approver}"
+
+
+class WebhookEvent(models.TextChoices):
+    PROMOTION_SUCCEEDED = "promotion.succeeded", "promotion.succeeded"
+    PROMOTION_FAILED = "promotion.failed", "promotion.failed"
+    PROMOTION_ROLLED_BACK = "promotion.rolled_back", "promotion.rolled_back"
+    APPROVAL_REQUESTED = "approval.requested", "approval.requested"
+    APPROVAL_DECIDED = "approval.decided", "approval.decided"
+    PUSH = "push", "push"
+
+
+WEBHOOK_TEST_EVENT = "test"  # what Send test delivers; not subscribable
+
+
+class Webhook(models.Model):
+    """An HTTP receiver told about events: of one registry, or of all (no registry)."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=2000)
+    registry = models.ForeignKey(
+        Registry, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    events = models.JSONField(default=list)
+    # The signing secret, encrypted (registries.secretbox); shown once, when set.
+    secret_encrypted = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scope_name(self) -> str:
+        return self.registry.name if self.registry_id else "all registries"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one webhook: the exact body, and how it went."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=64)
+    # The exact bytes signed and sent (a redelivery sends the same).
+    body = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    redelivery_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set when handed to the task queue, so a delivery is enqueued once.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["enqueued_at"], name="webhook_delivery_unqueued"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.webhook}"

@@ -27,6 +27,7 @@ from registries.oci.errors import (
     RegistryError,
 )
 from registries.oci.inspect import ImageSummary, describe_image
+from registries.outbox import promotion_data, webhook_event
 from registries.records import history_record, tag_upsert, untagged_record
 
 log = logging.getLogger(__name__)
@@ -282,7 +283,19 @@ def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> 
         mine = Promotion.objects.filter(
             pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt
         )
-    if not mine.update(status=Promotion.Status.FAILED, error=message, finished_at=timezone.now()):
+    with transaction.atomic():
+        failed = mine.update(
+            status=Promotion.Status.FAILED, error=message, finished_at=timezone.now()
+        )
+        if failed:
+            promotion.refresh_from_db()
+            webhook_event(
+                event="promotion.failed",
+                registry=promotion.target,
+                also=promotion.source,
+                data=promotion_data(promotion),
+            )
+    if not failed:
         log.warning(
             "promotion %s was taken over by another worker; not marking it failed", promotion.pk
         )
@@ -369,6 +382,13 @@ def _succeed(
             previous_digest=previous,
             moved_tags=tags,
             tag=tags[0] if tags else "",
+        )
+        promotion.refresh_from_db()
+        webhook_event(
+            event="promotion.succeeded",
+            registry=target,
+            also=promotion.source,
+            data=promotion_data(promotion),
         )
     promotion.refresh_from_db()
     return promotion

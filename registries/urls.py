@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from registries.models import REGISTRY_NAME_VALIDATOR
 from registries.oci.manifest import NAME_RE, TAG_RE
-from registries.views import notifications, promotions
+from registries.views import notifications, policies, promotions
 from registries.views import registries as views
 
 app_name = "registries"
@@ -36,5 +36,20 @@ urlpatterns = [
         "promotions/<int:promotion_id>/run-again",
         promotions.promotion_run_again,
         name="promotion_run_again",
+    ),
+    # Policies before production: the policy, approvals, webhooks.
+    re_path(rf"^registries/{REG}/policy$", policies.policy_manage, name="policy_manage"),
+    path("approvals/", policies.approval_list, name="approval_list"),
+    path("approvals/<int:request_id>/", policies.approval_detail, name="approval_detail"),
+    path("webhooks/", policies.webhook_list, name="webhook_list"),
+    path("webhooks/new", policies.webhook_form, name="webhook_create"),
+    path("webhooks/<int:webhook_id>/", policies.webhook_detail, name="webhook_detail"),
+    path("webhooks/<int:webhook_id>/edit", policies.webhook_form, name="webhook_edit"),
+    path("webhooks/<int:webhook_id>/test", policies.webhook_test, name="webhook_test"),
+    path("webhooks/<int:webhook_id>/delete", policies.webhook_remove, name="webhook_delete"),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/redeliver",
+        policies.webhook_redeliver,
+        name="webhook_redeliver",
     ),
 ]

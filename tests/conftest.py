@@ -44,11 +44,14 @@ BROWSER_FIXTURES = {"browser", "page"}
 IMMEDIATE_TASKS = {
     "default": {
         "BACKEND": "django.tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default", "promotions"],
+        "QUEUES": ["default", "promotions", "webhooks"],
     }
 }
 DATABASE_TASKS = {
-    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "promotions"]}
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "promotions", "webhooks"],
+    }
 }
 
 
@@ -214,7 +217,7 @@ def queued_only(settings):
     settings.TASKS = {
         "default": {
             "BACKEND": "django.tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "promotions"],
+            "QUEUES": ["default", "promotions", "webhooks"],
         }
     }
 

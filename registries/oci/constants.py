@@ -57,3 +57,13 @@ DEFAULT_TOKEN_TTL = 60
 TOKEN_EXPIRY_MARGIN = 10
 
 STREAM_CHUNK_BYTES = 1024 * 1024
+
+# Artifact types of signatures (OCI 1.1 referrers): cosign, notation, sigstore bundles.
+SIGNATURE_ARTIFACT_TYPES = frozenset(
+    {
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "application/vnd.cncf.notary.signature",
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    }
+)

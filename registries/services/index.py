@@ -25,6 +25,7 @@ from registries.records import (
     untagged_remove,
 )
 from registries.selectors import registry_for_path
+from registries.services.approvals import approvals_void, pushed_announce
 from registries.services.identity import registry_identity
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,13 @@ def notification_apply(*, event: dict, describe) -> str:
                     digest=summary.digest,
                     actor=actor,
                     source_event_id=event_id,
+                )
+                pushed_announce(
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=summary.digest,
+                    actor=actor,
                 )
         except IntegrityError:
             return "duplicate"
@@ -342,6 +350,13 @@ def _sync_tag_found(registry: Registry, repository: str, tag: str, summary: Imag
                 actor=SYNC_ACTOR,
                 comment="found by sync",
                 source_event_id=event_id,
+            )
+            approvals_void(
+                registry=registry,
+                repository=repository,
+                tag=tag,
+                digest=summary.digest,
+                actor=SYNC_ACTOR,
             )
     except IntegrityError:
         return "unchanged"  # another sync recorded the same change at the same moment

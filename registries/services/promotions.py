@@ -6,24 +6,40 @@ The worker's side (claim, copy, succeed or fail) is `registries.runner`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Permission
 from accounts.permissions import Principal
-from promoter.errors import Forbidden, Invalid, NotFound
+from promoter.errors import Conflict, Forbidden, Invalid, NotFound
 from registries.connections import client_for
 from registries.models import COMMENT_MAX, Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
 from registries.oci.errors import NameUnknown, RegistryError
 from registries.runner import MAX_ATTEMPTS, stale_after
+from registries.services.policies import policy_require
 from registries.tasks import promote
 
 log = logging.getLogger(__name__)
 
 
-def promotion_request(
+@dataclass(frozen=True)
+class PromotionOrder:
+    """A promotion checked and pinned, not yet stored (promotion_prepare)."""
+
+    source: Registry
+    target: Registry
+    repository: str
+    tag: str  # the tag promoted; for a digest, the newest tag pointing at it ("" if none)
+    digest: str
+    media_type: str
+    by_digest: bool
+    comment: str
+
+
+def promotion_prepare(
     *,
     source: Registry,
     repository: str,
@@ -31,8 +47,8 @@ def promotion_request(
     target: Registry,
     actor: Principal,
     comment: str = "",
-) -> Promotion:
-    """Validate, pin the digest the tag has now, store a queued Promotion and enqueue it."""
+) -> PromotionOrder:
+    """Validate a promotion and pin the digest the tag has now; nothing is written."""
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX:
         raise Invalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
@@ -61,16 +77,52 @@ def promotion_request(
             f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
         )
     digest, media_type, tag_name = _pin(source, repository, tag)
+    return PromotionOrder(
+        source, target, repository, tag_name, digest, media_type, is_digest, comment
+    )
+
+
+def promotion_request(
+    *,
+    source: Registry,
+    repository: str,
+    tag: str,
+    target: Registry,
+    actor: Principal,
+    comment: str = "",
+    expect_digest: str = "",
+) -> Promotion:
+    """Validate, pin the digest the tag has now, check the target's policy, store a queued
+    Promotion and enqueue it. `expect_digest`: refuse when the tag has moved from it (an
+    approved request promotes what was approved, nothing else)."""
+    order = promotion_prepare(
+        source=source, repository=repository, tag=tag, target=target, actor=actor, comment=comment
+    )
+    if expect_digest and order.digest != expect_digest:
+        raise Conflict(
+            f"{source.name}/{repository}:{tag} now points at {order.digest}, not at "
+            f"{expect_digest}."
+        )
+    # The one place the target's rules are applied (pages, API, bulk actions, retries).
+    policy_require(
+        source=source,
+        target=target,
+        repository=repository,
+        tag=order.tag,
+        digest=order.digest,
+        actor=actor,
+        by_digest=order.by_digest,
+    )
     with transaction.atomic():
         promotion = Promotion.objects.create(
             source=source,
             target=target,
             repository=repository,
-            tag=tag_name,
-            digest=digest,
-            media_type=media_type,
-            by_digest=is_digest,
-            comment=comment,
+            tag=order.tag,
+            digest=order.digest,
+            media_type=order.media_type,
+            by_digest=order.by_digest,
+            comment=order.comment,
             actor=actor.name,
             requested_by=actor.history_user,
         )
@@ -119,6 +171,17 @@ def promotion_retry(*, promotion: Promotion, actor: Principal) -> Promotion:
     """Queue a failed promotion again (same pinned digest); content already there is skipped."""
     if not actor.can_promote(promotion.source, promotion.target):
         raise Forbidden(f"You may not promote into {promotion.target.name}.")
+    if promotion.status == Promotion.Status.FAILED:
+        # Running again is promoting again: the target's rules hold now as they did then.
+        policy_require(
+            source=promotion.source,
+            target=promotion.target,
+            repository=promotion.repository,
+            tag=promotion.tag,
+            digest=promotion.digest,
+            actor=actor,
+            by_digest=promotion.by_digest,
+        )
     updated = Promotion.objects.filter(pk=promotion.pk, status=Promotion.Status.FAILED).update(
         status=Promotion.Status.QUEUED, error="", finished_at=None
     )

@@ -12,6 +12,8 @@ from registries.models import COMMENT_MAX, Tag
 from registries.oci.errors import DigestMismatch, ManifestUnknown, RegistryError
 from registries.oci.inspect import describe_image
 from registries.records import history_record, tag_upsert
+from registries.services.policies import policy_check_roll_back
+from registries.services.webhooks import rolled_back_announce
 
 
 def tag_roll_back(*, tag: Tag, actor: Principal, comment: str = "") -> Tag:
@@ -27,6 +29,7 @@ def tag_roll_back(*, tag: Tag, actor: Principal, comment: str = "") -> Tag:
     comment = comment.strip()
     if len(comment) > COMMENT_MAX:
         raise Invalid(f"The comment is longer than {COMMENT_MAX} characters.")
+    policy_check_roll_back(registry=registry, tag=tag.name, actor=actor)
     client = client_for(registry)
     path = registry.backing_path(tag.repository.name)
     try:
@@ -42,7 +45,7 @@ def tag_roll_back(*, tag: Tag, actor: Principal, comment: str = "") -> Tag:
     except RegistryError as exc:
         raise Invalid(f"Roll back failed, the tag was not changed: {exc.message}") from exc
     with transaction.atomic():
-        updated, _ = tag_upsert(
+        updated, old = tag_upsert(
             registry=registry,
             repository=tag.repository.name,
             tag=tag.name,
@@ -58,4 +61,5 @@ def tag_roll_back(*, tag: Tag, actor: Principal, comment: str = "") -> Tag:
             actor=actor,
             comment=comment,
         )
+        rolled_back_announce(registry=registry, tag=updated, digest_before=old, actor=actor)
     return updated

@@ -12,11 +12,13 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Permission
 from accounts.permissions import Principal
-from promoter.errors import DomainError, Forbidden
+from promoter.errors import DomainError, Forbidden, PolicyUnmet
 from promoter.signin import sign_in_redirect, signed_out
-from registries import selectors
+from registries import selectors, selectors_policies
 from registries.forms import PromoteForm
 from registries.models import COMMENT_MAX
+from registries.services.approvals import approval_request
+from registries.services.policies import policy_evaluate
 from registries.services.promotions import promotion_request, promotion_retry
 from registries.services.tags import tag_roll_back
 
@@ -35,24 +37,38 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
     targets = selectors.promotion_targets(source=reg, principal=principal)
     form = PromoteForm(request.POST or None, targets=targets)
     error = ""
+    # The target's policy, as a checklist (✓ soaked 3 days, ✗ not signed, 1 of 2 approvals).
+    checklist = _checklist(principal, reg, repo, tag_obj, targets)
     if not targets:
         error = (
             f"You may not promote from {reg.name}: that needs Promote Packages on "
             f"{reg.promote_to.name if reg.promote_to else 'a target registry'}."
         )
     elif request.method == "POST" and form.is_valid():
+        values = {
+            "source": reg,
+            "repository": repo.name,
+            "tag": tag_obj.name,
+            "target": form.cleaned_data["target"],
+            "actor": principal,
+            "comment": form.cleaned_data["comment"],
+        }
         try:
-            promotion = promotion_request(
-                source=reg,
-                repository=repo.name,
-                tag=tag_obj.name,
-                target=form.cleaned_data["target"],
-                actor=principal,
-                comment=form.cleaned_data["comment"],
-            )
+            if request.POST.get("request_approval"):
+                asked = approval_request(**values)
+            else:
+                promotion = promotion_request(**values)
+        except PolicyUnmet as exc:
+            error, checklist = exc.message, exc.checklist
         except DomainError as exc:
             error = exc.message
         else:
+            if request.POST.get("request_approval"):
+                messages.success(request, "Promotion requested: it runs once it is approved.")
+                url = reverse("registries:approval_detail", args=[asked.pk])
+                if request.htmx:
+                    return HttpResponseClientRedirect(url)
+                return redirect(url)
             if request.htmx:
                 return render(
                     request,
@@ -67,11 +83,40 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
         "form": form,
         "targets": targets,
         "error": error,
+        "checklist": checklist,
+        "pending": _pending(reg, repo, tag_obj, checklist, targets),
     }
     status = 400 if request.method == "POST" else 200
     if request.htmx:
         return render(request, "registries/promotion_form.html#dialog", context, status=status)
     return render(request, "registries/promotion_form.html", context, status=status)
+
+
+def _checklist(principal, reg, repo, tag_obj, targets):
+    """The checklist of the one target this tag can go to (None for a free choice)."""
+    if len(targets) != 1:
+        return None
+    checklist = policy_evaluate(
+        source=reg,
+        target=targets[0],
+        repository=repo.name,
+        tag=tag_obj.name,
+        digest=tag_obj.digest,
+        actor=principal,
+    )
+    return checklist if checklist.checks else None
+
+
+def _pending(reg, repo, tag_obj, checklist, targets):
+    if checklist is None or not checklist.needs_approval:
+        return None
+    return selectors_policies.approval_pending_for(
+        source=reg,
+        target=targets[0],
+        repository=repo.name,
+        tag=tag_obj.name,
+        digest=tag_obj.digest,
+    )
 
 
 @require_GET

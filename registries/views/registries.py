@@ -11,10 +11,12 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden
 from promoter.signin import sign_in_redirect, signed_out
-from registries import selectors
+from registries import selectors, selectors_policies
 from registries.forms import RegistryForm
+from registries.policy_forms import PolicyForm
 from registries.services.images import tag_image
 from registries.services.registries import WRITABLE, registry_create, registry_update
+from registries.views.policies import policy_initial
 
 
 def _principal(request: HttpRequest) -> Principal:
@@ -136,9 +138,13 @@ def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpRe
         else:
             messages.success(request, f"Saved {saved.name}.")
             return redirect("registries:registry_detail", registry=saved.name)
+    policy_form = None
+    if instance is not None:  # the Manage Feed page's policy section (posts to policy_manage)
+        policy = selectors_policies.policy_get(registry=instance)
+        policy_form = PolicyForm(initial=policy_initial(policy))
     return render(
         request,
         "registries/registry_form.html",
-        {"form": form, "registry": instance},
+        {"form": form, "registry": instance, "policy_form": policy_form},
         status=400 if request.method == "POST" else 200,
     )

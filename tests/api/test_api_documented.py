@@ -7,6 +7,8 @@ from __future__ import annotations
 import jsonschema_rs
 import pytest
 
+from tests.conftest import PASSWORD
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -59,6 +61,7 @@ def test_every_documented_answer_is_exactly_what_the_endpoint_returns(api, demo,
         f"/api/api-keys/delete/{feed_key['id']}",
     )
     call("POST", "/api/api-keys/delete", f"/api/api-keys/delete?id={system_key['id']}")
+    _policies_approvals_webhooks(call, repo, settings)
     call("GET", "/health")
     settings.PROMOTER_REGISTRY_URL = "http://127.0.0.1:9"  # nothing listens: the registry is down
     down = call("GET", "/health")
@@ -83,6 +86,58 @@ def test_every_documented_answer_is_exactly_what_the_endpoint_returns(api, demo,
         errors = [error.message for error in validator.iter_errors(body)]
         assert not errors, (method, path, status, errors, body)
         _same_keys(body, schema, components, where=f"{method} {path} {status}")
+
+
+def _policies_approvals_webhooks(call, repo: str, settings) -> None:
+    """Policies, approval requests and webhooks (rcdocker holds repo:1.0 by now)."""
+    settings.PROMOTER_WEBHOOK_ATTEMPTS = 1  # nothing listens at the webhook's URL below
+    call("GET", "/api/policies/get/{name}", "/api/policies/get/proddocker")
+    call(
+        "POST",
+        "/api/policies/update/{name}",
+        "/api/policies/update/proddocker",
+        json={"approvalsRequired": 1, "requiredLabels": [{"key": "a", "pattern": "b"}]},
+    )
+    call(
+        "POST",
+        "/api/policies/update/{name}",
+        "/api/policies/update/proddocker",
+        json={"requiredLabels": []},
+    )
+    fields = {"name": repo, "version": "1.0", "fromFeed": "rcdocker"}
+    asked = call("POST", "/api/approvals/request", json=fields).json()
+    call("GET", "/api/approvals/list")
+    call("GET", "/api/approvals/get/{request_id}", f"/api/approvals/get/{asked['id']}")
+    call(
+        "POST",
+        "/api/approvals/decide/{request_id}",
+        f"/api/approvals/decide/{asked['id']}",
+        json={"approve": True, "comment": "ok"},
+        key="",
+        auth=("Admin", PASSWORD),
+    )
+    hook = call(
+        "POST",
+        "/api/webhooks/create",
+        json={"name": "ci", "url": "http://127.0.0.1:9/hook", "events": ["push"]},
+    ).json()
+    call("GET", "/api/webhooks/list")
+    call(
+        "POST",
+        "/api/webhooks/update/{webhook_id}",
+        f"/api/webhooks/update/{hook['id']}",
+        json={"active": False},
+    )
+    test = call(
+        "POST", "/api/webhooks/test/{webhook_id}", f"/api/webhooks/test/{hook['id']}"
+    ).json()
+    call("GET", "/api/webhooks/deliveries/{webhook_id}", f"/api/webhooks/deliveries/{hook['id']}")
+    call(
+        "POST",
+        "/api/webhooks/redeliver/{delivery_id}",
+        f"/api/webhooks/redeliver/{test['id']}",
+    )
+    call("POST", "/api/webhooks/delete/{webhook_id}", f"/api/webhooks/delete/{hook['id']}")
 
 
 def _same_keys(value, schema: dict, components: dict, *, where: str) -> None:

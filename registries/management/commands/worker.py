@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from django.db import InterfaceError, OperationalError, connections
@@ -80,17 +81,51 @@ class Command(DbWorkerCommand):
         **options: object,
     ) -> None:
         self.configure_logging(verbosity)
+        queues = queue_name.split(",")
+        excluded = exclude_queues.split(",") if exclude_queues else []
+        if not batch and max_tasks is None:
+            queues, excluded = webhook_lane_start(
+                queues, excluded, interval, backend_name, worker_id
+            )
         worker = ResilientWorker(
-            queue_names=queue_name.split(","),
+            queue_names=queues,
             interval=interval,
             batch=batch,
             backend_name=backend_name,
             startup_delay=startup_delay,
             max_tasks=max_tasks,
             worker_id=worker_id,
-            excluded_queue_names=exclude_queues.split(",") if exclude_queues else [],
+            excluded_queue_names=excluded,
         )
         worker.duties = Duties()  # reclaims, resyncs, health file; see registries.management.duties
         worker.duties.start()
         worker.configure_signals()
         worker.run()
+
+
+WEBHOOK_QUEUE = "webhooks"
+
+
+def webhook_lane_start(
+    queues: list[str], excluded: list[str], interval: float, backend_name: str, worker_id: str
+) -> tuple[list[str], list[str]]:
+    """Run webhook deliveries in a thread of their own, so a slow or dead receiver never
+    holds up a promotion; returns the queues left to the main loop."""
+    wanted = WEBHOOK_QUEUE not in excluded and ("*" in queues or WEBHOOK_QUEUE in queues)
+    others = [q for q in queues if q != WEBHOOK_QUEUE]
+    if not wanted or not others:
+        return queues, excluded  # not ours, or webhooks only: the main loop runs them
+    lane = ResilientWorker(
+        queue_names=[WEBHOOK_QUEUE],
+        interval=interval,
+        batch=False,
+        backend_name=backend_name,
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=f"{worker_id[:55]}-webhooks",
+        excluded_queue_names=[],
+    )
+    threading.Thread(target=lane.run, name="webhook-lane", daemon=True).start()
+    if "*" in queues:
+        return queues, [*excluded, WEBHOOK_QUEUE]
+    return others, excluded
