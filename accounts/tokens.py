@@ -109,5 +109,7 @@ def parse_scope(scope: str) -> dict | None:
 def system_token_provider(scopes: list[str]) -> str:
     """Token provider for the portal's own client: the promotion identity gets what it asks."""
     access = [s for s in (parse_scope(scope) for scope in scopes) if s is not None]
-    token, _ = mint_token(subject="promoter", access=access)
+    from accounts.permissions import SYSTEM_SUBJECT
+
+    token, _ = mint_token(subject=SYSTEM_SUBJECT, access=access)
     return token

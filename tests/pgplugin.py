@@ -7,6 +7,7 @@ configures Django. Skipped when DATABASE_URL is already given.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -48,6 +49,8 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pytest_load_initial_conftests(early_config, parser, args):
     # Tests never touch a developer's .run/ data.
     os.environ["PROMOTER_DATA_DIR"] = tempfile.mkdtemp(prefix="promoter-data-")
+    # With PostgreSQL the credentials key must be given (never generated per node).
+    os.environ.setdefault("PROMOTER_CREDENTIALS_KEY", secrets.token_urlsafe(48))
     # Promotions run in-process unless a test asks for the real worker (real_worker fixture).
     os.environ.setdefault(
         "PROMOTER_TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend"

@@ -29,24 +29,9 @@ SYNC_ACTOR = "sync"
 
 
 def principal_from_token_subject(subject: str) -> Principal | str:
-    """Map the JWT `sub` the registry echoes in notifications back to who acted."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.models import ApiKey
-
-    if not subject:
-        return "Anonymous"
-    if subject == "promoter":
-        return Principal.promoter()
-    if subject.startswith("apikey:"):
-        key = (
-            ApiKey.objects.filter(pk=subject.split(":", 1)[1]).first()
-            if subject[7:].isdigit()
-            else None
-        )
-        return Principal(api_key=key) if key else subject
-    user = get_user_model().objects.filter(username=subject).first()
-    return Principal(user=user) if user else subject
+    """Who acted, from the JWT `sub` the registry echoes in notifications."""
+    found = Principal.from_token_subject(subject)
+    return "Anonymous" if isinstance(found, Principal) and found.is_anonymous else found
 
 
 def notification_apply(*, event: dict, describe) -> str:
