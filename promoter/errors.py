@@ -63,3 +63,9 @@ class UnsupportedMediaType(Invalid):
     """A request body in a format the endpoint does not read."""
 
     status = 415
+
+
+class TooManyRequests(Invalid):
+    """The principal asked too often; wait and try again (pages show it as a 400)."""
+
+    status = 429

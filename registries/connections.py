@@ -8,19 +8,29 @@ from registries.models import Registry
 from registries.oci import RegistryClient
 
 
-def client_options() -> dict:
-    """Timeout and retry settings every registry client shares."""
+def client_options(*, web: bool = False) -> dict:
+    """Timeout, deadline, retry and size settings every registry client shares.
+
+    `web`: the client serves a web request, which must never wait long on a registry
+    (a slow one would hold the threads that serve pages and health checks): one try, and
+    PROMOTER_WEB_REGISTRY_DEADLINE seconds in all.
+    """
     read = float(settings.PROMOTER_REGISTRY_TIMEOUT)
+    deadline = float(
+        settings.PROMOTER_WEB_REGISTRY_DEADLINE if web else settings.PROMOTER_REGISTRY_DEADLINE
+    )
     return {
         # (connect, read): a registry that accepts but never answers times out after `read`.
-        "timeout": (min(5.0, read), read),
-        "retries": settings.PROMOTER_REGISTRY_RETRIES,
+        "timeout": (min(5.0, read, deadline), min(read, deadline)),
+        "deadline": deadline,
+        "retries": 1 if web else settings.PROMOTER_REGISTRY_RETRIES,
         "backoff": settings.PROMOTER_REGISTRY_BACKOFF,
         "min_rate": float(settings.PROMOTER_MIN_TRANSFER_RATE),
+        "max_blob_bytes": settings.PROMOTER_MAX_BLOB_BYTES or None,
     }
 
 
-def bundled_client() -> RegistryClient:
+def bundled_client(*, web: bool = False) -> RegistryClient:
     """The portal's client for the bundled registry; it mints its own tokens, no password stored."""
     provider = None
     if settings.PROMOTER_REGISTRY_TOKEN_AUTH:
@@ -30,19 +40,24 @@ def bundled_client() -> RegistryClient:
     return RegistryClient(
         settings.PROMOTER_REGISTRY_URL,
         token_provider=provider,
-        **client_options(),
+        **client_options(web=web),
     )
 
 
-def client_for(registry: Registry) -> RegistryClient:
-    """A client that reaches `registry`'s backing OCI registry with the right credentials."""
+def client_for(registry: Registry, *, web: bool = False) -> RegistryClient:
+    """A client that reaches `registry`'s backing OCI registry with the right credentials.
+
+    `web=True` inside a web request (see client_options). External registries obey
+    PROMOTER_FORBID_PRIVATE_ENDPOINTS on every connection (redirects included).
+    """
     if registry.is_bundled:
-        return bundled_client()
+        return bundled_client(web=web)
     return RegistryClient(
         registry.endpoint,
         username=registry.username or None,
         password=registry.password or None,
-        **client_options(),
+        forbid_private=settings.PROMOTER_FORBID_PRIVATE_ENDPOINTS,
+        **client_options(web=web),
     )
 
 

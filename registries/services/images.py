@@ -21,7 +21,7 @@ def tag_image(*, tag: Tag) -> LiveImage:
     registry = tag.repository.registry
     try:
         details = image_details(
-            client_for(registry), registry.backing_path(tag.repository.name), tag.digest
+            client_for(registry, web=True), registry.backing_path(tag.repository.name), tag.digest
         )
     except RegistryError as exc:
         return LiveImage(None, exc.message)
