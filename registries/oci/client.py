@@ -94,25 +94,22 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class _SizedStream:
-    """An iterable body with a known length, so requests streams it with Content-Length."""
-
-    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
-        self._chunks = chunks
-        self._size = size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[bytes]:
-        sent = 0
-        for chunk in self._chunks:
+def _ending_cleanly(
+    chunks: Iterable[bytes], size: int | None, failed: list[Exception]
+) -> Iterator[bytes]:
+    """The stream as a request body that ends early (never raises) when the source fails;
+    the failure goes into `failed` for the caller to raise once the request completed."""
+    sent = 0
+    try:
+        for chunk in chunks:
             sent += len(chunk)
-            if sent > self._size:
-                raise SizeInvalid(f"The blob is longer than the declared {self._size} bytes.")
+            if size is not None and sent > size:
+                raise SizeInvalid(f"The blob is longer than the declared {size} bytes.")
             yield chunk
-        if sent != self._size:
-            raise SizeInvalid(f"The blob has {sent} bytes, not the declared {self._size}.")
+        if size is not None and sent != size:
+            raise SizeInvalid(f"The blob has {sent} bytes, not the declared {size}.")
+    except Exception as exc:
+        failed.append(exc)
 
 
 def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -825,7 +822,16 @@ class RegistryClient:
         size: int | None = None,
         chunk_size: int | None = None,
     ) -> str:
-        """Upload a blob from a stream (monolithic PUT, or PATCH chunks); return its digest."""
+        """Upload a blob from a stream; return its digest.
+
+        Without `chunk_size` the stream goes in one streamed PATCH (chunked transfer, as
+        docker push does), then an empty PUT commits it; with `chunk_size`, in PATCHes of
+        that size. Either way a failing source (wrong digest, wrong size, over the limit,
+        a broken download) only ends the body early: the PATCH completes, its answer
+        carries the session's current state, and the session is deleted with it. A PUT
+        aborted mid-body would leave the session's bytes in the registry's _uploads (its
+        state no longer matches, so distribution refuses to delete it).
+        """
         validate_name(repository)
         validate_digest(digest)
         action = f"upload blob {repository}@{digest} to {self.base_url}"
@@ -836,9 +842,23 @@ class RegistryClient:
         location = self._start_upload(repository, action)
         try:
             if chunk_size is None:
-                body: Iterable[bytes] = (
-                    _SizedStream(chunks, size) if size is not None else (c for c in chunks)
-                )
+                failed: list[Exception] = []
+                if size != 0:
+                    response = self._send(
+                        "PATCH",
+                        location,
+                        action=action,
+                        scopes=[_push(repository)],
+                        ok=(202,),
+                        headers={"Content-Type": "application/octet-stream"},
+                        data=_ending_cleanly(chunks, size, failed),
+                        replayable=False,  # a stream cannot be sent twice
+                        seconds=self._transfer_seconds(size),
+                    )
+                    with response:
+                        location = self._location(response, action)
+                if failed:
+                    raise failed[0]
                 response = self._send(
                     "PUT",
                     location,
@@ -846,10 +866,8 @@ class RegistryClient:
                     scopes=[_push(repository)],
                     ok=(201,),
                     params={"digest": digest},
-                    headers={"Content-Type": "application/octet-stream"},
-                    data=body,
-                    replayable=False,  # a stream cannot be sent twice
-                    seconds=self._transfer_seconds(size),
+                    data=b"",
+                    retry=False,
                 )
             else:
                 offset = 0

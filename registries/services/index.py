@@ -77,7 +77,7 @@ def notification_apply(*, event: dict, describe, exists=None) -> str:
     recorded only once the registry confirms it (without `exists`, deletes are left to
     sync). Returns what happened, for logs and tests.
     """
-    if not isinstance(event, dict):
+    if not isinstance(event, dict) or not isinstance(event.get("action"), str | None):
         return "invalid"
     if event.get("action") not in {"push", "delete"}:
         return "ignored"

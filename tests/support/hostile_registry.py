@@ -149,6 +149,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._record()
+        self.close_connection = True  # a body we do not read must not poison the next request
         self._answer(405, {}, b"")
 
     do_POST = do_PUT = do_PATCH = do_DELETE  # read-only: a source, never a target
@@ -259,15 +260,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
+        written = 0
         try:
             for chunk in blob.chunks():
                 if self.hostile.stopped:
                     break
                 self.wfile.write(chunk)
+                written += len(chunk)
                 with self.hostile._lock:
                     blob.sent += len(chunk)
         except OSError:
-            self.close_connection = True
+            pass
+        if written != blob.size:
+            self.close_connection = True  # a short body: hang up, as a broken server would
 
 
 def zeros(size: int) -> Callable[[], Iterator[bytes]]:
