@@ -224,10 +224,10 @@ class RegistryClient:
                 **kwargs,
             )
         except requests.Timeout:
-            raise self._timeout_error(method, url) from None
+            raise self._timeout_error(method, url, self._read_timeout) from None
         except (requests.ConnectionError, urllib3.exceptions.HTTPError) as exc:
             if deadlines.expired():
-                raise self._timeout_error(method, url) from None
+                raise self._timeout_error(method, url, deadlines.expired_seconds()) from None
             if isinstance(exc, deadlines.PrivateAddress):
                 raise RegistryUnreachable(
                     f"Registry at {self.base_url} is on a loopback, private or link-local "
@@ -239,10 +239,11 @@ class RegistryClient:
                 "address right?"
             ) from None
 
-    def _timeout_error(self, method: str, url: str) -> RegistryTimeout:
+    def _timeout_error(self, method: str, url: str, seconds: float | None) -> RegistryTimeout:
+        within = f"within {seconds:g}s" if seconds else "in time"
         return RegistryTimeout(
-            f"Registry at {self.base_url} did not answer {method} {urlsplit(url).path} in "
-            "time (timeout). Is it overloaded or stuck?"
+            f"Registry at {self.base_url} did not answer {method} {urlsplit(url).path} "
+            f"{within} (timeout). Is it overloaded or stuck?"
         )
 
     def _call_deadline(self):  # type: ignore[no-untyped-def]
@@ -455,7 +456,8 @@ class RegistryClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if deadlines.expired():
                 raise RegistryTimeout(
-                    f"Registry at {self.base_url} did not send the {what} in time (timeout)."
+                    f"Registry at {self.base_url} did not send the {what} within "
+                    f"{deadlines.expired_seconds():g}s (timeout)."
                 ) from None
             log.info("registry %s: reading the %s failed: %s", self.base_url, what, _describe(exc))
             raise RegistryUnreachable(

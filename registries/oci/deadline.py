@@ -135,6 +135,12 @@ def expired() -> bool:
     return any(d.expired or d.remaining() <= 0 for d in _active())
 
 
+def expired_seconds() -> float:
+    """The length of the (shortest) deadline on this thread that has passed; 0 if none."""
+    passed = [d.seconds for d in _active() if d.expired or d.remaining() <= 0]
+    return min(passed) if passed else 0.0
+
+
 def _register(sock: socket.socket | None) -> None:
     for limit in _active():
         limit.watch(sock)

@@ -18,6 +18,7 @@ from promoter.errors import Forbidden, Invalid, NotFound, TooManyRequests
 from registries.connections import client_for
 from registries.models import COMMENT_MAX, Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
+from registries.oci.deadline import deadline
 from registries.oci.errors import NameUnknown, RegistryError
 from registries.runner import MAX_ATTEMPTS, stale_after
 from registries.tasks import promote
@@ -139,7 +140,8 @@ def _pin(source: Registry, repository: str, reference: str) -> tuple[str, str, s
     client = client_for(source, web=True)
     path = source.backing_path(repository)
     try:
-        head = client.head_manifest(path, reference)
+        with deadline(settings.PROMOTER_WEB_REGISTRY_DEADLINE):
+            head = client.head_manifest(path, reference)
     except NameUnknown as exc:
         raise NotFound(f"There is no repository {repository} in {source.name}.") from exc
     except RegistryError as exc:

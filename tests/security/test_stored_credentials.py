@@ -198,3 +198,30 @@ def _original_key() -> str:
     import os
 
     return os.environ["PROMOTER_CREDENTIALS_KEY"]
+
+
+def test_the_django_admin_follows_the_same_rules(demo, client):
+    registry = registry_create_as_admin("https://mirror.example.com")
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="Admin"))
+    url = f"/admin/registries/registry/{registry.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200 and SECRET not in page.content.decode()
+    saved = client.post(
+        url,
+        {
+            "name": "extdocker",
+            "description": "",
+            "usage_type": "general",
+            "promote_to": "",
+            "active": "on",
+            "endpoint": "https://elsewhere.example.com",
+            "namespace": "",
+            "username": "mirror",
+            "password": "",
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    registry.refresh_from_db()
+    assert (registry.endpoint, registry.password) == ("https://elsewhere.example.com", "")
