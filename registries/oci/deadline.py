@@ -164,6 +164,18 @@ class _Watched:
 
     forbid_private = False
 
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        if self.forbid_private:
+            # Resolve once, check every address, and connect to a checked one: no packet
+            # ever goes to a private address, and a second lookup cannot answer otherwise.
+            host = self._dns_host  # type: ignore[attr-defined]
+            infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)  # type: ignore[attr-defined]
+            addresses = [info[4][0] for info in infos]
+            if not addresses or any(is_private_address(a) for a in addresses):
+                raise PrivateAddress("the registry's address is not allowed")
+            self._dns_host = addresses[0]
+        return super()._new_conn()  # type: ignore[misc]
+
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         sock = self.sock  # type: ignore[attr-defined]
