@@ -25,7 +25,7 @@ def decrypt_passwords(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registries', '0003_history_append_only'),
+        ('registries', '0004_untagged_images'),
     ]
 
     operations = [
