@@ -127,7 +127,7 @@ def registry_create(*, name: str, actor: Principal, values: dict[str, Any]) -> R
             action="registry.created",
             obj=registry,
             object_type="registry",
-            changes=_audit_changes(dict.fromkeys(WRITABLE, ""), _snapshot(registry)),
+            changes={k: (None, v) for k, v in _snapshot(registry).items()},
         )
     log.info("registry %s created by %s", registry.name, actor.name)
     return registry
