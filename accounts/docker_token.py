@@ -60,7 +60,7 @@ def docker_token(request: HttpRequest) -> JsonResponse:
         response = JsonResponse(
             {"errors": [{"code": "TOOMANYREQUESTS", "message": str(exc)}]}, status=429
         )
-        response["Retry-After"] = "60"
+        response["Retry-After"] = str(exc.retry_after)
         return response
     except BadCredentials as exc:
         response = JsonResponse(

@@ -15,7 +15,25 @@ if TYPE_CHECKING:
     from registries.models import Registry
 
 ALL = None  # registry id key for privileges on all registries
+# Names that mean the portal itself or a fixed identity somewhere (History's actor, the
+# Basic user name that carries API keys, the sync actor): no person may be called that.
+RESERVED_USERNAMES = frozenset({"promoter", "system", "api", "anonymous", "sync"})
+SYSTEM_SUBJECT = "system:promoter"
 FEED_KEY_PERMISSIONS = {Permission.VIEW, Permission.PUBLISH, Permission.PROMOTE, Permission.DELETE}
+
+
+def validate_username(username: str) -> str:
+    """`username` when a person may have it; Invalid for a reserved name (promoter, api, …).
+
+    For accounts.services.user_create (and any other way a user is named).
+    """
+    from promoter.errors import Invalid
+
+    if username.strip().lower() in RESERVED_USERNAMES:
+        raise Invalid(
+            f"{username.strip()!r} is reserved for the portal itself; choose another user name."
+        )
+    return username
 
 
 @dataclass
@@ -70,14 +88,44 @@ class Principal:
 
     @property
     def token_subject(self) -> str:
-        """The `sub` of docker tokens; the registry echoes it as actor.name in notifications."""
+        """The `sub` of docker tokens; the registry echoes it as actor.name in notifications.
+
+        Typed and keyed by primary key (`user:<pk>`, `apikey:<pk>`, `system:promoter`), so
+        no user name can pass for another principal or for the portal itself.
+        """
         if self.system:
-            return "promoter"
+            return SYSTEM_SUBJECT
         if self.api_key is not None:
             return f"apikey:{self.api_key.pk}"
         if self.user is not None:
-            return self.user.get_username()
+            return f"user:{self.user.pk}"
         return ""
+
+    @classmethod
+    def from_token_subject(cls, subject: str) -> Principal | str:
+        """The principal a token subject names (the inverse of token_subject).
+
+        What is not one of ours (an old token, a deleted user) comes back as the subject
+        text itself, for History to show; it never means the portal.
+        """
+        from django.contrib.auth import get_user_model
+
+        if not subject:
+            return cls.anonymous()
+        if subject == SYSTEM_SUBJECT:
+            return cls.promoter()
+        kind, _, pk = subject.partition(":")
+        if not pk.isdigit() or len(pk) > 18:
+            return subject[:255]
+        if kind == "user":
+            user = get_user_model().objects.filter(pk=int(pk)).first()
+            return cls(user=user) if user is not None else subject
+        if kind == "apikey":
+            key = ApiKey.objects.filter(pk=int(pk)).select_related("user").first()
+            if key is None:
+                return subject
+            return cls(user=key.user if key.kind == ApiKey.Kind.PERSONAL else None, api_key=key)
+        return subject[:255]
 
     # --- decisions --------------------------------------------------------
     def api_area_allowed(self, area: str | None) -> bool:

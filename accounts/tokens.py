@@ -109,13 +109,23 @@ def mint_token(*, subject: str, access: list[dict], ttl: int | None = None) -> t
 
 
 def parse_scope(scope: str) -> dict | None:
-    """`repository:team/api:pull,push` -> {type, name, actions}; None when malformed."""
+    """`repository:team/api:pull,push` -> {type, name, actions}; None when malformed.
+
+    Repository names must be valid OCI names (no `..`, no empty components): a registry's
+    own path cleaning must never be what decides which repository a token names.
+    """
+    from registries.oci.manifest import MAX_NAME_LENGTH, NAME_RE
+
+    if len(scope) > 512:
+        return None
     parts = scope.split(":")
     if len(parts) < 3:
         return None
     kind, actions = parts[0], parts[-1]
-    name = ":".join(parts[1:-1])  # names may carry a port-less host with ':'? keep all but ends
+    name = ":".join(parts[1:-1])
     if not kind or not name:
+        return None
+    if kind == "repository" and (len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name)):
         return None
     return {"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]}
 
@@ -123,5 +133,7 @@ def parse_scope(scope: str) -> dict | None:
 def system_token_provider(scopes: list[str]) -> str:
     """Token provider for the portal's own client: the promotion identity gets what it asks."""
     access = [s for s in (parse_scope(scope) for scope in scopes) if s is not None]
-    token, _ = mint_token(subject="promoter", access=access)
+    from accounts.permissions import SYSTEM_SUBJECT
+
+    token, _ = mint_token(subject=SYSTEM_SUBJECT, access=access)
     return token

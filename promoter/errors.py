@@ -75,3 +75,9 @@ class PolicyUnmet(Conflict):
     def __init__(self, message: str, checklist) -> None:
         super().__init__(message)
         self.checklist = checklist
+
+
+class TooManyRequests(Invalid):
+    """The principal asked too often; wait and try again (pages show it as a 400)."""
+
+    status = 429

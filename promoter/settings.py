@@ -354,3 +354,65 @@ PROMOTER_WEBHOOK_BACKOFF = env.float("PROMOTER_WEBHOOK_BACKOFF", default=10.0)
 # Seconds the policy checks may spend reading a source registry (signatures, labels) while
 # a person waits for the promote dialog.
 PROMOTER_POLICY_READ_TIMEOUT = env.float("PROMOTER_POLICY_READ_TIMEOUT", default=5.0)
+
+# --- Security (issue 11): credentials at rest, limits, endpoints, CSP ------------------------
+# One block on purpose, so merging it stays mechanical.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+# Encrypts stored registry passwords (Fernet). Any long random string works; several,
+# comma-separated, rotate keys (the first encrypts, all decrypt). Nodes sharing the database
+# must share it: with PostgreSQL a missing key is a start-up error, never a generated one.
+PROMOTER_CREDENTIALS_KEY = persistent_secret(
+    "credentials_key",
+    "PROMOTER_CREDENTIALS_KEY",
+    "the key that encrypts the registry passwords stored in the database",
+)
+# The largest blob a promotion copies; bigger layers are refused before any byte moves.
+PROMOTER_MAX_BLOB_BYTES = env.int("PROMOTER_MAX_BLOB_BYTES", default=10 * 1024**3)
+# Refuse registry endpoints on loopback, private and link-local addresses (off by default:
+# make run and the tests use loopback registries).
+PROMOTER_FORBID_PRIVATE_ENDPOINTS = env.bool("PROMOTER_FORBID_PRIVATE_ENDPOINTS", default=False)
+# Wall-clock limit of one registry call (blob bodies: once their headers arrived, the
+# transfer-rate floor applies instead), and the shorter one inside a web request.
+PROMOTER_REGISTRY_DEADLINE = env.int("PROMOTER_REGISTRY_DEADLINE", default=120)
+PROMOTER_WEB_REGISTRY_DEADLINE = env.int("PROMOTER_WEB_REGISTRY_DEADLINE", default=10)
+# New promotions one principal may request per minute (429 above).
+PROMOTER_PROMOTIONS_PER_MINUTE = env.int("PROMOTER_PROMOTIONS_PER_MINUTE", default=60)
+
+
+def _inline_style_hashes(*templates: Path) -> list[str]:
+    """CSP hashes of the <style> blocks of standalone templates (the 500 page has no
+    request, so no nonce)."""
+    import base64
+    import hashlib
+    import re
+
+    found = []
+    for template in templates:
+        text = template.read_text() if template.exists() else ""
+        for block in re.findall(r"<style>(.*?)</style>", text, flags=re.S):
+            digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+            found.append(f"'sha256-{digest}'")
+    return found
+
+
+# django-csp 4: no inline scripts anywhere; inline <style> only with the request's nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE, *_inline_style_hashes(BASE_DIR / "templates" / "500.html")],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)

@@ -33,7 +33,8 @@ class RegistryForm(forms.ModelForm):
             "password",
         ]
         widgets = {
-            "password": forms.PasswordInput(render_value=True),
+            # A stored password is never sent back to the browser; empty keeps it.
+            "password": forms.PasswordInput(render_value=False),
             "description": forms.Textarea(attrs={"rows": 3}),
         }
         labels = {"promote_to": "Promote To Feed", "usage_type": "Usage type"}
@@ -42,8 +43,20 @@ class RegistryForm(forms.ModelForm):
             "promote_to": "When set, images in this registry can be promoted only there.",
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, can_change_connection: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        self.initial["password"] = ""
+        self.fields["password"].required = False
+        self.fields["password"].help_text = (
+            "Leave empty to keep the stored password. It is never shown again."
+            if self.instance.pk and self.instance.password
+            else ""
+        )
+        if not can_change_connection:
+            # Where the portal connects and with which credentials: Administer only.
+            for field in ("endpoint", "namespace", "username", "password"):
+                self.fields[field].disabled = True
+            self.fields["endpoint"].help_text = "Only administrators change the connection."
         others = Registry.objects.all()
         if self.instance.pk:
             others = others.exclude(pk=self.instance.pk)

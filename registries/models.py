@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
+import socket
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -10,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from registries.credentials import EncryptedTextField
 from registries.oci.copy import CopyCounters
 
 REGISTRY_NAME_VALIDATOR = RegexValidator(
@@ -23,6 +27,72 @@ COMMENT_MAX = 4000  # characters of a promotion comment
 PROMOTION_COUNTERS = tuple(f.name for f in dataclasses.fields(CopyCounters))
 # Repositories under this top-level name on the bundled registry are Promoter's own.
 RESERVED_REGISTRY_NAME = "promoter-system"
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# scheme://host[:port] and nothing else: no user info, path, query or fragment, so an
+# endpoint can never smuggle anything into a URL or a displayed shell command.
+ENDPOINT_RE = re.compile(
+    rf"(?P<scheme>https?)://(?P<host>{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+ENDPOINT_HELP = "Use scheme://host[:port] only, e.g. https://registry.example.com:5000."
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of a valid endpoint (IPv6 without brackets)."""
+    match = ENDPOINT_RE.fullmatch(endpoint)
+    return match["host"].strip("[]") if match else ""
+
+
+def endpoint_is_private(endpoint: str) -> bool:
+    """True when the endpoint's host is, or resolves to, a loopback/private/link-local address."""
+    host = endpoint_host(endpoint)
+    try:
+        return _is_private(host)
+    except ValueError:
+        pass  # a name: check every address it resolves to
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False  # does not resolve: it cannot be reached either
+    return any(_is_private(info[4][0]) for info in infos)
+
+
+def validate_namespace(value: str) -> None:
+    """A path prefix on an external registry: repository-name components joined by '/'."""
+    from registries.oci.manifest import MAX_NAME_LENGTH, NAME_RE
+
+    if value and (len(value) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(value.strip("/"))):
+        raise ValidationError(
+            f"{value[:100]!r} is not a namespace: use lower-case name components joined by "
+            "'/', e.g. mirror/library."
+        )
+
+
+def validate_endpoint(value: str) -> None:
+    """An external registry's address: scheme://host[:port] only (see ENDPOINT_RE)."""
+    match = ENDPOINT_RE.fullmatch(value or "")
+    if match is None or len(value) > 200:
+        raise ValidationError(f"{value[:100]!r} is not a registry address. {ENDPOINT_HELP}")
+    if match["host"].startswith("["):
+        try:
+            ipaddress.IPv6Address(match["host"].strip("[]"))
+        except ValueError:
+            raise ValidationError(f"{value!r} has an invalid IPv6 address.") from None
+    if match["port"] is not None and not 0 < int(match["port"]) < 65536:
+        raise ValidationError(f"{value!r} has an invalid port.")
+    if settings.PROMOTER_FORBID_PRIVATE_ENDPOINTS and endpoint_is_private(value):
+        raise ValidationError(
+            f"{value!r} is on a loopback, private or link-local address, which this portal "
+            "does not connect to (PROMOTER_FORBID_PRIVATE_ENDPOINTS)."
+        )
 
 
 class RegistryQuerySet(models.QuerySet):
@@ -56,12 +126,21 @@ class Registry(models.Model):
         verbose_name="Promote To",
     )
     # Blank endpoint: a namespace (the registry's name) on the bundled backing registry.
-    endpoint = models.URLField(blank=True, help_text="Leave empty for the bundled registry.")
+    endpoint = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_endpoint],
+        help_text="Leave empty for the bundled registry. " + ENDPOINT_HELP,
+    )
     namespace = models.CharField(
-        max_length=255, blank=True, help_text="Path prefix on an external registry, if any."
+        max_length=255,
+        blank=True,
+        validators=[validate_namespace],
+        help_text="Path prefix on an external registry, if any.",
     )
     username = models.CharField(max_length=255, blank=True)
-    password = models.CharField(max_length=1024, blank=True)
+    # Encrypted at rest (registries.credentials); never rendered, never returned by the API.
+    password = EncryptedTextField(blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)

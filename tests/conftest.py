@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.accounts import PASSWORD, user_with
 from tests.support.images import push_image
@@ -252,3 +253,25 @@ def real_worker(portal, transactional_db, settings):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def signed_in(url: str, username: str = "Admin", password: str = PASSWORD) -> requests.Session:
+    """A requests session signed in through the login page (pages ignore Basic auth)."""
+    session = requests.Session()
+    session.get(f"{url}/accounts/login/", timeout=30)
+    answer = session.post(
+        f"{url}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        timeout=30,
+    )
+    assert answer.ok and "sessionid" in session.cookies, answer.status_code
+    return session
+
+
+def http(portal, method: str, path: str, **kwargs) -> requests.Response:
+    kwargs.setdefault("timeout", 30)
+    return requests.request(method, portal.url + path, **kwargs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -196,13 +197,13 @@ def pytest_configure(config):
 
 def _shared_secrets(data: Path) -> None:
     """With PostgreSQL the shared secrets must be configured (as on every real node)."""
-    import secrets
 
     from accounts.tokens import _certificate_pem, _new_private_key_pem
 
     for variable in ("PROMOTER_SECRET_KEY", "PROMOTER_NOTIFY_SECRET"):
         os.environ.setdefault(variable, secrets.token_urlsafe(48))
     os.environ.setdefault("PROMOTER_REGISTRY_HTTP_SECRET", secrets.token_hex(32))
+    os.environ.setdefault("PROMOTER_CREDENTIALS_KEY", secrets.token_urlsafe(48))
     if "PROMOTER_TOKEN_KEY" not in os.environ:
         key = _new_private_key_pem()
         (data / "token.key").write_bytes(key)

@@ -78,14 +78,17 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     (secrets / "notify").write_text("notify-secret-from-a-file\n")
     (secrets / "admin").write_text("admin password from a file\n")
     (secrets / "db").write_text("postgres://promoter:pw@db.internal:5432/promoter\n")
+    (secrets / "credentials").write_text("credentials-key-from-a-file\n")
 
     seen = settings_of(
         tmp_path,
         "SECRET_KEY",
         "PROMOTER_NOTIFY_SECRET",
         "PROMOTER_ADMIN_PASSWORD",
+        "PROMOTER_CREDENTIALS_KEY",
         "DATABASES",
         PROMOTER_SECRET_KEY_FILE=str(secrets / "key"),
+        PROMOTER_CREDENTIALS_KEY_FILE=str(secrets / "credentials"),
         PROMOTER_NOTIFY_SECRET_FILE=str(secrets / "notify"),
         PROMOTER_ADMIN_PASSWORD_FILE=str(secrets / "admin"),
         DATABASE_URL_FILE=str(secrets / "db"),
@@ -97,6 +100,7 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     assert seen["SECRET_KEY"] == "secret-key-from-a-file"  # without the line break
     assert seen["PROMOTER_NOTIFY_SECRET"] == "notify-secret-from-a-file"
     assert seen["PROMOTER_ADMIN_PASSWORD"] == "admin password from a file"
+    assert seen["PROMOTER_CREDENTIALS_KEY"] == "credentials-key-from-a-file"
     database = seen["DATABASES"]["default"]
     assert (database["ENGINE"], database["HOST"], database["PASSWORD"]) == (
         "django.db.backends.postgresql",
@@ -176,6 +180,7 @@ def test_postgres_database_url(tmp_path):
         "DATABASES",
         DATABASE_URL="postgres://promoter:p%40ss%2Fword@db.example.com:5433/prod",
         **shared_secrets(tmp_path),
+        PROMOTER_CREDENTIALS_KEY="a key every node shares",
     )
     assert subset(
         seen["DATABASES"]["default"],
@@ -196,6 +201,7 @@ def test_postgres_database_url(tmp_path):
         DATABASE_URL="postgresql://db/prod",
         PROMOTER_DB_CONN_MAX_AGE="0",
         **shared_secrets(tmp_path),
+        PROMOTER_CREDENTIALS_KEY="a key every node shares",
     )
     database = seen["DATABASES"]["default"]
     assert (database["HOST"], database["NAME"], database["CONN_MAX_AGE"]) == ("db", "prod", 0)

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from accounts.auth.credentials import user_for_password
 from accounts.auth.keys import api_key_authenticate
-from accounts.auth.throttle import BLOCKED_MESSAGE, login_blocked, login_failed, login_succeeded
+from accounts.auth.throttle import BLOCKED_MESSAGE, login_failed, login_succeeded, login_wait
 from accounts.permissions import Principal
 
 API_USER = "api"
@@ -20,7 +20,11 @@ class BadCredentials(Exception):
 
 
 class Throttled(BadCredentials):
-    """Too many failed passwords for this user name from this address: refused a while."""
+    """Too many failed passwords for this account or from this address: wait a while."""
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def principal_from_basic(header: str, request: HttpRequest | None = None) -> Principal | None:
@@ -47,8 +51,8 @@ def principal_from_credentials(
             raise BadCredentials("unknown, expired or revoked API key")
         user = key.user if key.kind == key.Kind.PERSONAL else None
         return Principal(user=user, api_key=key)
-    if login_blocked(username, request):
-        raise Throttled(BLOCKED_MESSAGE)
+    if wait := login_wait(username, request):
+        raise Throttled(BLOCKED_MESSAGE, retry_after=wait)
     user = user_for_password(username, secret)
     if user is None:
         login_failed(username, request)

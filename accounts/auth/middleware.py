@@ -1,14 +1,20 @@
-"""API authentication on every request: an API key, or a person's Basic user:password.
+"""API authentication: an API key, or a person's Basic user:password, on the API only.
 
 A key is accepted in the `X-ApiKey` header, the `key` query or form value, or as Basic auth
 with the user name `api`; a person's `user:password` in Basic auth or in `X-ApiKey`. The
 result is `request.principal` (accounts.permissions.Principal), which views read through
-`Principal.from_request`.
+`Principal.from_request`. The docker token service reads Basic credentials itself.
 
-CSRF: a request that authenticates with a key or Basic credentials is not authenticated by
-its cookies, so it is exempt from the CSRF check; `request.user` is replaced by the key's
-user (or Anonymous) so that nothing in such a request acts on the session's user.
-Cookie-only requests keep the full CSRF check.
+Only the API (/api/, and ProGet's /health) looks at keys and Basic credentials. Pages know
+people by their session, with the full CSRF check: a browser resends a cached Basic
+credential with a cross-site form, and a request authenticated that way skips CSRF.
+
+CSRF on the API: a request that authenticates with a key or Basic credentials is not
+authenticated by its cookies, so it is exempt from the CSRF check; `request.user` is
+replaced by the key's user (or Anonymous) so that nothing in such a request acts on the
+session's user. Cookie-only requests keep the full CSRF check.
+
+Keys in query strings are redacted from the access logs (accounts.auth.redact).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import binascii
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, JsonResponse
 
+from accounts.auth import redact
 from accounts.auth.basic import (
     API_USER,
     BadCredentials,
@@ -30,9 +37,6 @@ from accounts.auth.keys import api_key_authenticate
 from accounts.permissions import Principal
 
 API_PREFIX = "/api/"
-# Views that read credentials themselves: the docker token service answers 401 in the
-# registry's own format, and the notification receiver checks a shared Bearer secret.
-SELF_AUTHENTICATING = ("/auth/token", "/registry/notifications")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -88,16 +92,19 @@ class ApiAuthenticationMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        redact.install()
 
     def __call__(self, request: HttpRequest):
-        if not request.path.startswith(SELF_AUTHENTICATING):
+        # The API, and ProGet's health object at the root: nowhere else.
+        if request.path == "/health" or request.path.startswith(API_PREFIX):
             try:
                 principal = authenticate_request(request)
             except BadCredentials as exc:
-                if request.path.startswith(API_PREFIX):
-                    status = 429 if isinstance(exc, Throttled) else 403
-                    return JsonResponse({"error": f"authentication failed: {exc}"}, status=status)
-                principal = None  # pages: ignore bad credentials, carry on as the session says
+                status = 429 if isinstance(exc, Throttled) else 403
+                response = JsonResponse({"error": f"authentication failed: {exc}"}, status=status)
+                if isinstance(exc, Throttled):
+                    response["Retry-After"] = str(exc.retry_after)
+                return response
             if principal is not None:
                 request.principal = principal
                 # Not cookie-authenticated: no CSRF check, and never the session's user.

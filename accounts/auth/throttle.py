@@ -1,13 +1,21 @@
-"""Sign-in throttling: after too many failures for a user name from one address, refuse a while.
+"""Sign-in throttling: backoff per client address and per account, never a lockout.
 
-Counted in the database (not a per-process cache) so every gunicorn worker and every web
-replica sees the same count. Used by the login page and by the token service's Basic auth.
+Two counts of recent failures, each with its own allowance and exponential backoff:
+- per address (any user name): stops password spraying from one place; the wait grows to
+  five minutes;
+- per account (any address): slows guessing one password from many places; the wait is
+  capped low (a minute), so failures someone else causes cannot lock a person out: they
+  wait at most that long after the last failure.
+Refused attempts are not counted. Counted in the database (not a per-process cache), so
+every gunicorn worker and every web replica sees the same numbers. Used by the login page,
+the API's Basic auth and the docker token service.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,12 +25,18 @@ from promoter import remote
 
 log = logging.getLogger(__name__)
 
+# The allowance per account and the window are settings (PROMOTER_LOGIN_MAX_FAILURES,
+# PROMOTER_LOGIN_WINDOW_SECONDS); these are the rest.
+ADDRESS_FREE = 20  # failures from one address within the window before any wait
+ACCOUNT_MAX_DELAY = 60  # seconds
+ADDRESS_MAX_DELAY = 5 * 60  # seconds
+FIRST_DELAY = 5  # seconds of the first wait; each further failure doubles it
 
-def _limits() -> tuple[int, dt.timedelta]:
-    return (
-        settings.PROMOTER_LOGIN_MAX_FAILURES,
-        dt.timedelta(seconds=settings.PROMOTER_LOGIN_WINDOW_SECONDS),
-    )
+BLOCKED_MESSAGE = "Too many failed sign-in attempts. Wait a few minutes, then try again."
+
+
+def _window() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.PROMOTER_LOGIN_WINDOW_SECONDS)
 
 
 def client_address(request) -> str:
@@ -34,28 +48,48 @@ def _key(username: str) -> str:
     return (username or "").strip().lower()[:150]
 
 
-def login_blocked(username: str, request) -> bool:
-    """True while `username` from this address has failed too often within the window."""
-    limit, window = _limits()
-    since = timezone.now() - window
-    failures = LoginFailure.objects.filter(
-        username=_key(username), address=client_address(request), created_at__gte=since
+def _backoff(failures, free: int, cap: int, now: dt.datetime) -> float:
+    """Seconds still to wait: FIRST_DELAY after `free` failures, doubling with each further
+    one, at most `cap`, counted from the last failure."""
+    count = failures.count()
+    if count < free:
+        return 0.0
+    last = failures.order_by("-created_at").values_list("created_at", flat=True).first()
+    delay = min(float(cap), FIRST_DELAY * 2.0 ** min(count - free, 30))
+    return max(0.0, (last + dt.timedelta(seconds=delay) - now).total_seconds())
+
+
+def login_wait(username: str, request) -> int:
+    """Seconds before this user name may be tried from this address again (0: go ahead)."""
+    now = timezone.now()
+    recent = LoginFailure.objects.filter(created_at__gte=now - _window())
+    address = client_address(request)
+    wait = _backoff(
+        recent.filter(username=_key(username)),
+        settings.PROMOTER_LOGIN_MAX_FAILURES,
+        ACCOUNT_MAX_DELAY,
+        now,
     )
-    return failures.count() >= limit
+    if address:
+        wait = max(
+            wait, _backoff(recent.filter(address=address), ADDRESS_FREE, ADDRESS_MAX_DELAY, now)
+        )
+    return math.ceil(wait)
+
+
+def login_blocked(username: str, request) -> bool:
+    """True while this user name, or this address, must wait before another try."""
+    return login_wait(username, request) > 0
 
 
 def login_failed(username: str, request) -> None:
     """Count one failure (and forget failures older than the window, for everyone)."""
-    _, window = _limits()
-    LoginFailure.objects.filter(created_at__lt=timezone.now() - window).delete()
+    LoginFailure.objects.filter(created_at__lt=timezone.now() - _window()).delete()
     address = client_address(request)
     LoginFailure.objects.create(username=_key(username), address=address)
     log.warning("sign-in failed for %r from %s", _key(username), address or "unknown address")
 
 
 def login_succeeded(username: str, request) -> None:
-    """A correct password clears the count for this user name and address."""
+    """A correct password clears this account's failures from this address."""
     LoginFailure.objects.filter(username=_key(username), address=client_address(request)).delete()
-
-
-BLOCKED_MESSAGE = "Too many failed sign-in attempts. Wait a few minutes, then try again."

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import requests
+import urllib3.exceptions
 
+from . import deadline as deadlines
 from .constants import DEFAULT_TOKEN_TTL, TOKEN_EXPIRY_MARGIN
 from .errors import (
     RegistryError,
@@ -29,6 +31,7 @@ TokenProvider = Callable[[list[str]], str]
 _PARAM_RE = re.compile(r'([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)")
 _SEPARATORS_RE = re.compile(r"[\s,]*")
+_TOKEN_BODY_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -192,22 +195,33 @@ class Authenticator:
         if self._credentials is not None:
             params.append(("account", self._credentials[0]))
         try:
+            # No redirects (the credentials would follow them), and a bounded body.
             response = self._session.get(
                 realm,
                 params=params,
                 headers=self._basic_header(),
                 timeout=self._timeout,
                 verify=self._verify,
+                allow_redirects=False,
+                stream=True,
             )
         except requests.Timeout:
             raise RegistryTimeout(
                 f"The token service at {realm} did not answer in time. Is it overloaded?"
             ) from None
-        except requests.ConnectionError as exc:
+        except (requests.ConnectionError, urllib3.exceptions.HTTPError):
+            if deadlines.expired():
+                raise RegistryTimeout(
+                    f"The token service at {realm} did not answer in time. Is it overloaded?"
+                ) from None
             raise RegistryUnreachable(
-                f"The token service at {realm} is unreachable: {exc.__class__.__name__}. "
+                f"The token service at {realm} is unreachable. "
                 "Is it running, and is the registry's auth.token.realm right?"
             ) from None
+        with response:
+            return self._token_from(response, realm)
+
+    def _token_from(self, response: requests.Response, realm: str) -> tuple[str, float]:
         if response.status_code in (401, 403):
             who = f"user {self._credentials[0]!r}" if self._credentials else "anonymous access"
             raise Unauthorized(
@@ -228,9 +242,14 @@ class Authenticator:
             response.close()
             raise error
         try:
-            body = response.json()
-        except ValueError:
+            raw = response.raw.read(_TOKEN_BODY_LIMIT + 1, decode_content=True) or b""
+            body = json.loads(raw) if len(raw) <= _TOKEN_BODY_LIMIT else None
+        except (ValueError, UnicodeDecodeError, RecursionError, OSError):
             body = None
+        except urllib3.exceptions.HTTPError:
+            raise RegistryUnreachable(
+                f"The connection to the token service at {realm} broke. Try again."
+            ) from None
         token = None
         if response.ok and isinstance(body, dict):
             token = body.get("token") or body.get("access_token")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -12,12 +13,19 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
+from . import deadline as deadlines
 from .auth import Authenticator, TokenProvider, parse_challenges
 from .constants import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
+    LIST_BUDGET_SECONDS,
     MANIFEST_ACCEPT,
     MANIFEST_TYPES,
+    MAX_LIST_ITEMS,
+    MAX_LIST_PAGE_BYTES,
+    MAX_LIST_PAGES,
     MAX_MANIFEST_BYTES,
+    MAX_REFERRERS_LISTED,
     OCI_INDEX,
     STREAM_CHUNK_BYTES,
 )
@@ -27,6 +35,7 @@ from .errors import (
     BlobUploadInvalid,
     Denied,
     DigestMismatch,
+    LimitExceeded,
     ManifestInvalid,
     ManifestUnknown,
     NameUnknown,
@@ -49,6 +58,13 @@ from .manifest import (
 from .retry import NO_RETRY, TRANSIENT_STATUSES, RetryPolicy, retry_after_seconds
 
 _ERROR_BODY_LIMIT = 64 * 1024
+# Bodies nobody needs (PUT, POST, DELETE answers) are read this far so the connection can
+# be reused; a longer one is dropped with its connection.
+_DISCARD_LIMIT = 64 * 1024
+# Cancelling an upload: DELETE, then check it is gone, at most this often, each so fast.
+_CANCEL_TRIES = 5
+_CANCEL_SECONDS = 10.0
+log = logging.getLogger(__name__)
 
 
 def _pull(repository: str) -> str:
@@ -64,7 +80,8 @@ def _ref(repository: str, reference: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    """A short human reason for a connection failure."""
+    """A short reason for a connection failure, for the logs only: users get one generic
+    message, so an endpoint cannot be used to tell closed ports from silent ones."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return "the TLS handshake failed (is the certificate trusted?)"
@@ -77,25 +94,22 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class _SizedStream:
-    """An iterable body with a known length, so requests streams it with Content-Length."""
-
-    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
-        self._chunks = chunks
-        self._size = size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[bytes]:
-        sent = 0
-        for chunk in self._chunks:
+def _ending_cleanly(
+    chunks: Iterable[bytes], size: int | None, failed: list[Exception]
+) -> Iterator[bytes]:
+    """The stream as a request body that ends early (never raises) when the source fails;
+    the failure goes into `failed` for the caller to raise once the request completed."""
+    sent = 0
+    try:
+        for chunk in chunks:
             sent += len(chunk)
-            if sent > self._size:
-                raise SizeInvalid(f"The blob is longer than the declared {self._size} bytes.")
+            if size is not None and sent > size:
+                raise SizeInvalid(f"The blob is longer than the declared {size} bytes.")
             yield chunk
-        if sent != self._size:
-            raise SizeInvalid(f"The blob has {sent} bytes, not the declared {self._size}.")
+        if size is not None and sent != size:
+            raise SizeInvalid(f"The blob has {sent} bytes, not the declared {size}.")
+    except Exception as exc:
+        failed.append(exc)
 
 
 def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -130,12 +144,22 @@ class RegistryClient:
         retries: int = 3,
         backoff: float = 0.2,
         min_rate: float = 0.0,
+        deadline: float | None = DEFAULT_DEADLINE,
+        max_blob_bytes: int | None = None,
+        forbid_private: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"Registry URL {base_url!r} must look like https://host[:port]")
         self.base_url = base_url.rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
         self.timeout = timeout
+        # Wall-clock limit of one call (all of it: connect, headers, and the body of
+        # everything but blobs, whose transfer the rate floor bounds instead). requests'
+        # timeout alone bounds each read, so one byte every few seconds would never end.
+        self.deadline = deadline
+        # Blobs above this many bytes are refused before a byte moves (None: no limit).
+        self.max_blob_bytes = max_blob_bytes
         # A body that arrives slower than `min_rate` bytes/s on average, once the read
         # timeout has passed, is given up on: a registry trickling bytes would otherwise
         # hold a copy forever (each byte resets the read timeout). 0 disables the check.
@@ -144,6 +168,10 @@ class RegistryClient:
         self.verify_tls = verify_tls
         self._own_session = session is None
         self._session = session or requests.Session()
+        # Every connection is watched by the deadlines (and refuses private peers if asked).
+        adapter = deadlines.WatchedAdapter(forbid_private=forbid_private)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         # Idempotent calls are tried `retries` times in all on transient failures.
         self.retry = RetryPolicy(attempts=max(1, retries), backoff=backoff)
         self._auth = Authenticator(
@@ -179,20 +207,48 @@ class RegistryClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _raw(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _raw(
+        self, method: str, url: str, *, follow_redirects: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        # Redirects are followed for blob downloads only (storage backends answer those
+        # with one); a manifest or a listing that redirects is an error, not a new source.
+        # Bodies are always streamed: they are read with limits, never whole by requests.
         try:
             return self._session.request(
-                method, url, timeout=self.timeout, verify=self.verify_tls, **kwargs
+                method,
+                url,
+                timeout=self.timeout,
+                verify=self.verify_tls,
+                allow_redirects=follow_redirects,
+                stream=True,
+                **kwargs,
             )
         except requests.Timeout:
-            raise RegistryTimeout(
-                f"Registry at {self.base_url} did not answer {method} {urlsplit(url).path} "
-                f"within {self._read_timeout:g}s (timeout). Is it overloaded or stuck?"
-            ) from None
-        except requests.ConnectionError as exc:
+            raise self._timeout_error(method, url, self._read_timeout) from None
+        except (requests.ConnectionError, urllib3.exceptions.HTTPError) as exc:
+            if deadlines.expired():
+                raise self._timeout_error(method, url, deadlines.expired_seconds()) from None
+            if isinstance(exc, deadlines.PrivateAddress):
+                raise RegistryUnreachable(
+                    f"Registry at {self.base_url} is on a loopback, private or link-local "
+                    "address, which this portal may not connect to."
+                ) from None
+            log.info("registry %s: %s %s failed: %s", self.base_url, method, url, _describe(exc))
             raise RegistryUnreachable(
-                f"Registry at {self.base_url} is unreachable: {_describe(exc)}. Is it running?"
+                f"Registry at {self.base_url} is unreachable. Is it running, and is its "
+                "address right?"
             ) from None
+
+    def _timeout_error(self, method: str, url: str, seconds: float | None) -> RegistryTimeout:
+        within = f"within {seconds:g}s" if seconds else "in time"
+        return RegistryTimeout(
+            f"Registry at {self.base_url} did not answer {method} {urlsplit(url).path} "
+            f"{within} (timeout). Is it overloaded or stuck?"
+        )
+
+    def _call_deadline(self):  # type: ignore[no-untyped-def]
+        """A deadline for one call (a context manager)."""
+        return deadlines.deadline(self.deadline)
 
     def _send(
         self,
@@ -206,12 +262,16 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         replayable: bool = True,
         retry: bool | None = None,
+        keep_body: bool = False,
+        seconds: float | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send a request with auth; retry transient failures when it is safe; raise on errors.
 
         `retry` defaults to True for GET, HEAD, PUT and DELETE (idempotent; callers pass
-        False for a streamed upload, which cannot be sent twice).
+        False for a streamed upload, which cannot be sent twice). Each try has a wall-clock
+        deadline (`seconds`, default the client's). The answer's body is read (bounded)
+        and dropped unless `keep_body`: then the caller reads it and closes the response.
         """
         if retry is None:
             retry = method in ("GET", "HEAD", "PUT", "DELETE") and replayable
@@ -226,6 +286,8 @@ class RegistryClient:
                 not_found=not_found,
                 headers=headers,
                 replayable=replayable,
+                keep_body=keep_body,
+                seconds=self.deadline if seconds is None else seconds,
                 **kwargs,
             )
         )
@@ -241,9 +303,41 @@ class RegistryClient:
         not_found: type[RegistryError] | None,
         headers: dict[str, str] | None,
         replayable: bool,
+        keep_body: bool,
+        seconds: float | None,
         **kwargs: Any,
     ) -> requests.Response:
-        """One request (and one replay after a 401 challenge); raise on other statuses."""
+        """One request (and one replay after a 401 challenge), within `seconds`."""
+        with deadlines.deadline(seconds):
+            response = self._send_within(
+                method,
+                url,
+                action=action,
+                scopes=scopes,
+                headers=headers,
+                replayable=replayable,
+                **kwargs,
+            )
+            if response.status_code in ok:
+                if not keep_body:
+                    self._discard(response)
+                return response
+            try:
+                raise self._error(response, action=action, not_found=not_found)
+            finally:
+                response.close()
+
+    def _send_within(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        scopes: list[str],
+        headers: dict[str, str] | None,
+        replayable: bool,
+        **kwargs: Any,
+    ) -> requests.Response:
         base_headers = dict(headers or {})
         response = self._raw(
             method, url, headers={**base_headers, **self._auth.headers(scopes)}, **kwargs
@@ -259,12 +353,20 @@ class RegistryClient:
                 response = self._raw(
                     method, url, headers={**base_headers, **retry_headers}, **kwargs
                 )
-        if response.status_code in ok:
-            return response
+        return response
+
+    def _discard(self, response: requests.Response) -> None:
+        """Read a small unneeded body so the connection is reused; drop a large one."""
         try:
-            raise self._error(response, action=action, not_found=not_found)
-        finally:
-            response.close()
+            data = b""
+            if response.request.method != "HEAD":
+                data = response.raw.read(_DISCARD_LIMIT + 1, decode_content=False) or b""
+            if len(data) <= _DISCARD_LIMIT:
+                response._content = data
+                response._content_consumed = True
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass
+        response.close()
 
     def _error(
         self, response: requests.Response, *, action: str, not_found: type[RegistryError] | None
@@ -318,10 +420,15 @@ class RegistryClient:
         decode: bool = False,
         what: str,
     ) -> Iterator[bytes]:
-        """Yield a response body in chunks, enforce `limit`, verify the digest at the end."""
+        """Yield a response body in chunks, enforce `limit`, verify the digest.
+
+        With an `expected` digest the last chunk is held back until the digest is verified,
+        so a consumer streaming it onwards (an upload) never sends a complete wrong blob.
+        """
         hasher = new_hasher(expected) if expected else None
         seen = 0
         started = time.monotonic()
+        held: bytes | None = None
         try:
             while True:
                 # read1: at most one read from the socket, so a trickle is noticed.
@@ -335,18 +442,28 @@ class RegistryClient:
                         f"The {what} from {self.base_url} is larger than {limit} bytes; refusing "
                         "to read it."
                     )
-                if hasher is not None:
-                    hasher.update(chunk)
-                yield chunk
+                if hasher is None:
+                    yield chunk
+                    continue
+                hasher.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
         except urllib3.exceptions.ReadTimeoutError:
             raise RegistryTimeout(
                 f"Registry at {self.base_url} stopped sending the {what}. Is it overloaded?"
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if deadlines.expired():
+                raise RegistryTimeout(
+                    f"Registry at {self.base_url} did not send the {what} within "
+                    f"{deadlines.expired_seconds():g}s (timeout)."
+                ) from None
+            log.info("registry %s: reading the %s failed: %s", self.base_url, what, _describe(exc))
             raise RegistryUnreachable(
-                f"The connection to {self.base_url} broke while reading the {what}: "
-                f"{_describe(exc)}. Try again."
+                f"The connection to {self.base_url} broke while reading the {what}. Try again."
             ) from None
+        response._content_consumed = True  # read to the end: the connection can be reused
         if hasher is not None and expected is not None:
             actual = f"{expected.split(':', 1)[0]}:{hasher.hexdigest()}"
             if actual != expected:
@@ -355,6 +472,27 @@ class RegistryClient:
                     f"{DigestMismatch.hint}",
                     detail={"expected": expected, "actual": actual},
                 )
+        if held is not None:
+            yield held
+
+    def _read_body(self, response: requests.Response, *, limit: int, what: str) -> bytes:
+        """The whole (small) body of a response, refused above `limit` bytes."""
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise ManifestInvalid(
+                f"The {what} from {self.base_url} is larger than {limit} bytes; refusing to "
+                "read it."
+            )
+        return b"".join(
+            self._stream(
+                response,
+                expected=None,
+                limit=limit,
+                too_large=ManifestInvalid,
+                decode=True,
+                what=what,
+            )
+        )
 
     def _check_rate(self, seen: int, started: float, what: str) -> None:
         if not self.min_rate:
@@ -368,18 +506,41 @@ class RegistryClient:
             )
 
     def _cancel_upload(self, location: str, repository: str) -> None:
-        """Best effort: free an upload session the registry would otherwise keep for days."""
-        try:
-            self._send(
-                "DELETE",
-                location,
-                action=f"cancel an upload to {repository}",
-                scopes=[_push(repository)],
-                ok=(200, 202, 204, 404),
-                retry=False,  # best effort; never delay the real error
-            ).close()
-        except RegistryError:
-            pass
+        """Free an upload session the registry would otherwise keep (and its bytes) for days.
+
+        Best effort, but checked: the registry may still be writing the body of a PUT that
+        was just abandoned and recreate the session after a DELETE, so the session is
+        deleted again until the registry says it is gone (a bounded number of times).
+        """
+        action = f"cancel an upload to {repository}"
+        for attempt in range(_CANCEL_TRIES):
+            try:
+                self._send(
+                    "DELETE",
+                    location,
+                    action=action,
+                    scopes=[_push(repository)],
+                    ok=(200, 202, 204, 404),
+                    retry=False,  # best effort; never delay the real error much
+                    seconds=_CANCEL_SECONDS,
+                )
+                status = self._send(
+                    "GET",
+                    location,
+                    action=action,
+                    scopes=[_pull(repository), _push(repository)],
+                    ok=(200, 204, 404),
+                    retry=False,
+                    seconds=_CANCEL_SECONDS,
+                ).status_code
+            except RegistryError:
+                return
+            if status == 404:
+                return
+            time.sleep(0.1 * (attempt + 1))
+        log.warning(
+            "registry %s kept an upload to %s after cancelling it", self.base_url, repository
+        )
 
     # -- API --------------------------------------------------------------------------------
 
@@ -391,39 +552,85 @@ class RegistryClient:
 
     def catalog(self, page_size: int = 1000) -> Iterator[str]:
         """Yield every repository name, following `n`/`last` paging via the Link header."""
-        url: str | None = self._url("/v2/_catalog")
-        params: dict[str, Any] | None = {"n": page_size}
-        while url:
-            response = self._send(
-                "GET",
-                url,
-                params=params,
-                action=f"list the repositories of {self.base_url}",
-                scopes=["registry:catalog:*"],
-            )
-            with response:
-                names = self._json(response, "catalog").get("repositories") or []
-                url = self._next_link(response)
-            params = None  # the Link URL carries n and last
-            yield from (name for name in names if isinstance(name, str))
+        yield from self._list(
+            self._url("/v2/_catalog"),
+            params={"n": page_size},
+            key="repositories",
+            what="catalog",
+            action=f"list the repositories of {self.base_url}",
+            scopes=["registry:catalog:*"],
+        )
 
     def tags(self, repository: str) -> list[str]:
         """All tags of a repository; NameUnknown when the repository does not exist."""
         validate_name(repository)
-        found: list[str] = []
-        url: str | None = self._url(f"/v2/{repository}/tags/list")
-        while url:
-            response = self._send(
-                "GET",
-                url,
+        return list(
+            self._list(
+                self._url(f"/v2/{repository}/tags/list"),
+                params=None,
+                key="tags",
+                what="tag list",
                 action=f"list the tags of {repository} at {self.base_url}",
                 scopes=[_pull(repository)],
                 not_found=NameUnknown,
             )
-            with response:
-                found.extend(t for t in self._json(response, "tag list").get("tags") or [])
-                url = self._next_link(response)
-        return found
+        )
+
+    def _list(
+        self,
+        url: str,
+        *,
+        params: dict[str, Any] | None,
+        key: str,
+        what: str,
+        action: str,
+        scopes: list[str],
+        not_found: type[RegistryError] | None = None,
+    ) -> Iterator[str]:
+        """The strings of `key` across the pages of a listing, within bounds: pages, items,
+        bytes per page and time in all (a registry can answer `rel="next"` forever)."""
+        started = time.monotonic()
+        visited: set[str] = set()
+        items = 0
+        next_url: str | None = url
+        while next_url:
+            if len(visited) >= MAX_LIST_PAGES or next_url in visited:
+                raise LimitExceeded(
+                    f"Could not {action}: the registry sent more than {len(visited)} pages "
+                    "(or the same page again); giving up."
+                )
+            if time.monotonic() - started > LIST_BUDGET_SECONDS:
+                raise RegistryTimeout(
+                    f"Could not {action}: still paging after {LIST_BUDGET_SECONDS:g}s; giving up."
+                )
+            visited.add(next_url)
+            with self._call_deadline():
+                response = self._send(
+                    "GET",
+                    next_url,
+                    params=params,
+                    action=action,
+                    scopes=scopes,
+                    not_found=not_found,
+                    keep_body=True,
+                )
+                with response:
+                    body = self._read_body(response, limit=MAX_LIST_PAGE_BYTES, what=what)
+                    next_url = self._next_link(response)
+            params = None  # the Link URL carries n and last
+            values = self._json(body, response.status_code, what).get(key) or []
+            if not isinstance(values, list):
+                values = []
+            for value in values:
+                if not isinstance(value, str):
+                    continue
+                items += 1
+                if items > MAX_LIST_ITEMS:
+                    raise LimitExceeded(
+                        f"Could not {action}: the registry listed more than {MAX_LIST_ITEMS} "
+                        "names; giving up."
+                    )
+                yield value
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """Fetch a manifest's exact bytes by tag or digest, verifying its digest."""
@@ -434,34 +641,29 @@ class RegistryClient:
 
     def _get_manifest_once(self, repository: str, reference: str) -> Manifest:
         action = f"get manifest {_ref(repository, reference)} from {self.base_url}"
-        response = self._send(
-            "GET",
-            self._url(f"/v2/{repository}/manifests/{reference}"),
-            action=action,
-            scopes=[_pull(repository)],
-            not_found=ManifestUnknown,
-            headers={"Accept": MANIFEST_ACCEPT},
-            stream=True,
-            retry=False,
-        )
-        with response:
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
-                raise self._manifest_too_large(action)
-            body = b"".join(
-                self._stream(
-                    response,
-                    expected=None,
-                    limit=MAX_MANIFEST_BYTES,
-                    too_large=ManifestInvalid,
-                    decode=True,
-                    what="manifest",
-                )
+        with self._call_deadline():
+            response = self._send(
+                "GET",
+                self._url(f"/v2/{repository}/manifests/{reference}"),
+                action=action,
+                scopes=[_pull(repository)],
+                not_found=ManifestUnknown,
+                headers={"Accept": MANIFEST_ACCEPT},
+                keep_body=True,
+                retry=False,
             )
-            header_digest = response.headers.get("Docker-Content-Digest", "").strip()
-            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            with response:
+                body = self._read_body(response, limit=MAX_MANIFEST_BYTES, what="manifest")
+                header_digest = response.headers.get("Docker-Content-Digest", "").strip()
+                media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if media_type not in MANIFEST_TYPES:
             media_type = self._media_type_from_body(body) or media_type
+        if media_type not in MANIFEST_TYPES:
+            # E.g. an HTML page from a proxy or a login portal: never a manifest to copy.
+            raise ManifestInvalid(
+                f"Could not {action}: the answer is not a manifest "
+                f"(Content-Type {media_type[:80] or 'missing'})."
+            )
         expected = [d for d in (reference if is_digest(reference) else None, header_digest) if d]
         digest = compute_digest(body)
         for claimed in expected:
@@ -579,12 +781,26 @@ class RegistryClient:
             # Raw bytes only: a storage backend's Content-Encoding must not be undone, or
             # the digest of a .tar.gz layer would change.
             headers={"Accept-Encoding": "identity"},
-            stream=True,
+            keep_body=True,
+            # Storage backends (S3, GCS) answer blob GETs with a redirect.
+            follow_redirects=True,
         )
         try:
-            yield self._stream(response, expected=digest, what=f"blob {digest}")
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit():
+                self._check_blob_size(int(length), f"blob {repository}@{digest}")
+            yield self._stream(
+                response, expected=digest, limit=self.max_blob_bytes, what=f"blob {digest}"
+            )
         finally:
             response.close()
+
+    def _check_blob_size(self, size: int, what: str) -> None:
+        if self.max_blob_bytes is not None and size > self.max_blob_bytes:
+            raise BlobTooLarge(
+                f"The {what} at {self.base_url} has {size} bytes, more than the limit of "
+                f"{self.max_blob_bytes}; refused before copying."
+            )
 
     def read_blob(self, repository: str, digest: str, max_bytes: int) -> bytes:
         """Read a small blob (e.g. an image config) whole; BlobTooLarge above max_bytes."""
@@ -608,16 +824,43 @@ class RegistryClient:
         size: int | None = None,
         chunk_size: int | None = None,
     ) -> str:
-        """Upload a blob from a stream (monolithic PUT, or PATCH chunks); return its digest."""
+        """Upload a blob from a stream; return its digest.
+
+        Without `chunk_size` the stream goes in one streamed PATCH (chunked transfer, as
+        docker push does), then an empty PUT commits it; with `chunk_size`, in PATCHes of
+        that size. Either way a failing source (wrong digest, wrong size, over the limit,
+        a broken download) only ends the body early: the PATCH completes, its answer
+        carries the session's current state, and the session is deleted with it. A PUT
+        aborted mid-body would leave the session's bytes in the registry's _uploads (its
+        state no longer matches, so distribution refuses to delete it).
+        """
         validate_name(repository)
         validate_digest(digest)
         action = f"upload blob {repository}@{digest} to {self.base_url}"
+        if size is not None:
+            self._check_blob_size(size, f"blob {digest} for {repository}")
+        if self.max_blob_bytes is not None:
+            chunks = self._capped(chunks, self.max_blob_bytes, f"blob {digest}")
         location = self._start_upload(repository, action)
         try:
             if chunk_size is None:
-                body: Iterable[bytes] = (
-                    _SizedStream(chunks, size) if size is not None else (c for c in chunks)
-                )
+                failed: list[Exception] = []
+                if size != 0:
+                    response = self._send(
+                        "PATCH",
+                        location,
+                        action=action,
+                        scopes=[_push(repository)],
+                        ok=(202,),
+                        headers={"Content-Type": "application/octet-stream"},
+                        data=_ending_cleanly(chunks, size, failed),
+                        replayable=False,  # a stream cannot be sent twice
+                        seconds=self._transfer_seconds(size),
+                    )
+                    with response:
+                        location = self._location(response, action)
+                if failed:
+                    raise failed[0]
                 response = self._send(
                     "PUT",
                     location,
@@ -625,9 +868,8 @@ class RegistryClient:
                     scopes=[_push(repository)],
                     ok=(201,),
                     params={"digest": digest},
-                    headers={"Content-Type": "application/octet-stream"},
-                    data=body,
-                    replayable=False,  # a stream cannot be sent twice
+                    data=b"",
+                    retry=False,
                 )
             else:
                 offset = 0
@@ -664,6 +906,25 @@ class RegistryClient:
             self._cancel_upload(location, repository)
             raise
         return self._stored_as(response, digest, f"blob {digest}")
+
+    def _transfer_seconds(self, size: int | None) -> float | None:
+        """The deadline of a call that carries a blob: the usual one, plus the time the
+        bytes may take at the minimum transfer rate (a stream is paced by its source)."""
+        if self.deadline is None:
+            return None
+        if size is None:
+            size = self.max_blob_bytes or 0
+        return self.deadline + size / max(self.min_rate, 1024.0)
+
+    def _capped(self, chunks: Iterable[bytes], limit: int, what: str) -> Iterator[bytes]:
+        sent = 0
+        for chunk in chunks:
+            sent += len(chunk)
+            if sent > limit:
+                raise BlobTooLarge(
+                    f"The {what} is larger than the limit of {limit} bytes; upload refused."
+                )
+            yield chunk
 
     def _stored_as(self, response: requests.Response, digest: str, what: str) -> str:
         """`digest`, after checking the registry's Docker-Content-Digest agrees with it."""
@@ -724,56 +985,64 @@ class RegistryClient:
         return self.retry.run(lambda: self._referrers_once(repository, digest))
 
     def _referrers_once(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
-        response = self._send(
-            "GET",
-            self._url(f"/v2/{repository}/referrers/{digest}"),
-            action=f"list referrers of {repository}@{digest} at {self.base_url}",
-            scopes=[_pull(repository)],
-            ok=(200, 404, 405),
-            headers={"Accept": OCI_INDEX},
-            stream=True,
-            retry=False,
-        )
-        with response:
-            if response.status_code != 200:
-                return None
-            body = b"".join(
-                self._stream(
-                    response,
-                    expected=None,
-                    limit=MAX_MANIFEST_BYTES,
-                    too_large=ManifestInvalid,
-                    decode=True,
-                    what="referrers index",
-                )
+        action = f"list referrers of {repository}@{digest} at {self.base_url}"
+        with self._call_deadline():
+            response = self._send(
+                "GET",
+                self._url(f"/v2/{repository}/referrers/{digest}"),
+                action=action,
+                scopes=[_pull(repository)],
+                ok=(200, 404, 405),
+                headers={"Accept": OCI_INDEX},
+                keep_body=True,
+                retry=False,
             )
+            with response:
+                if response.status_code != 200:
+                    return None
+                body = self._read_body(response, limit=MAX_MANIFEST_BYTES, what="referrers index")
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None  # not the referrers API (e.g. an HTML 200 from a proxy)
         manifests = document.get("manifests") if isinstance(document, dict) else None
         if not isinstance(manifests, list):
             return None
-        return [m for m in manifests if isinstance(m, dict)]
+        found = [m for m in manifests if isinstance(m, dict)]
+        if len(found) > MAX_REFERRERS_LISTED:
+            raise LimitExceeded(
+                f"Could not {action}: more than {MAX_REFERRERS_LISTED} referrers; giving up."
+            )
+        return found
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _json(self, response: requests.Response, what: str) -> dict[str, Any]:
+    def _json(self, body: bytes, status: int, what: str) -> dict[str, Any]:
         try:
-            document = response.json()
-        except ValueError:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             document = None
         if not isinstance(document, dict):
             raise RegistryError(
                 f"Registry at {self.base_url} sent a {what} that is not a JSON object.",
                 code="INVALID_RESPONSE",
-                status=response.status_code,
+                status=status,
             )
         return document
 
     def _next_link(self, response: requests.Response) -> str | None:
         target = response.links.get("next", {}).get("url")
-        return urljoin(response.url, target) if target else None
+        if not target:
+            return None
+        url = urljoin(response.url, target)
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != self._origin:
+            # Credentials go with every page: never to another host.
+            raise RegistryError(
+                f"Registry at {self.base_url} sent its next page to another host; refused.",
+                code="INVALID_RESPONSE",
+            )
+        return url
 
     @staticmethod
     def _media_type_from_body(body: bytes) -> str | None:
@@ -782,8 +1051,3 @@ class RegistryClient:
         except (ValueError, UnicodeDecodeError, AttributeError):
             return None
         return declared if isinstance(declared, str) else None
-
-    def _manifest_too_large(self, action: str) -> ManifestInvalid:
-        return ManifestInvalid(
-            f"Could not {action}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes."
-        )

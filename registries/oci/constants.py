@@ -48,6 +48,22 @@ COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 # attack, so the client stops at this size.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
+# Wall-clock seconds one registry call may take in all (connect, headers, a small body).
+DEFAULT_DEADLINE = 120.0
+
+# Listings (catalog, tags): pages, names, bytes per page and seconds in all. A registry
+# answering rel="next" forever is given up on, not followed.
+MAX_LIST_PAGES = 1000
+MAX_LIST_ITEMS = 100_000
+MAX_LIST_PAGE_BYTES = 8 * 1024 * 1024
+LIST_BUDGET_SECONDS = 300.0
+MAX_REFERRERS_LISTED = 1000  # descriptors in one referrers answer
+
+# An image: children of one index, and manifest bytes held for one copy plan. Real
+# multi-arch images have a few dozen children and well under a megabyte of manifests.
+MAX_INDEX_CHILDREN = 256
+MAX_PLAN_MANIFEST_BYTES = 32 * 1024 * 1024
+
 # (connect, read) seconds for every request; a read timeout applies between bytes, so long
 # blob transfers are fine as long as data keeps flowing.
 DEFAULT_TIMEOUT = (5.0, 60.0)

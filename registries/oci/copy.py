@@ -17,13 +17,16 @@ from typing import Any
 from registries.oci import RegistryClient
 from registries.oci import manifest as oci_manifest
 from registries.oci.constants import (
+    MAX_INDEX_CHILDREN,
     MAX_INDEX_DEPTH,
+    MAX_PLAN_MANIFEST_BYTES,
     MAX_REFERRER_DEPTH,
     MAX_REFERRERS,
     OCI_INDEX,
 )
 from registries.oci.errors import (
     DigestMismatch,
+    LimitExceeded,
     ManifestInvalid,
     ManifestUnknown,
     NameUnknown,
@@ -49,6 +52,7 @@ class CopyPlan:
     # Foreign/non-distributable layers: clients fetch them from their `urls`, so the source
     # may not hold them; they are copied only when it does.
     optional_blobs: set[str] = field(default_factory=set)
+    manifest_bytes: int = 0  # bodies held by this plan (bounded: MAX_PLAN_MANIFEST_BYTES)
 
     @property
     def bytes_total(self) -> int:
@@ -81,7 +85,7 @@ def plan_image(
             f"{path}@{reference} now has digest {top.digest}, not the pinned {expect_digest}."
         )
     root = ManifestNode(top.digest, top.media_type, top.body)
-    plan = CopyPlan(top=root)
+    plan = CopyPlan(top=root, manifest_bytes=len(top.body))
     _walk(client, path, root, plan, depth=0, seen=set())
     return plan
 
@@ -99,10 +103,22 @@ def _walk(
     if oci_manifest.is_index(node.media_type):
         if depth >= MAX_INDEX_DEPTH:
             raise ManifestInvalid(f"{path}@{node.digest} nests indexes too deeply.")
-        for child in oci_manifest.child_manifests(parsed):
+        children = oci_manifest.child_manifests(parsed)
+        if len(children) > MAX_INDEX_CHILDREN:
+            raise LimitExceeded(
+                f"{path}@{node.digest} lists {len(children)} images; Promoter copies indexes "
+                f"of at most {MAX_INDEX_CHILDREN}."
+            )
+        for child in children:
             if child.digest in seen:
                 continue
             got = client.get_manifest(path, child.digest)
+            plan.manifest_bytes += len(got.body)
+            if plan.manifest_bytes > MAX_PLAN_MANIFEST_BYTES:
+                raise LimitExceeded(
+                    f"{path}@{plan.top.digest} has more than {MAX_PLAN_MANIFEST_BYTES} bytes of "
+                    "manifests; refusing to copy it."
+                )
             _walk(
                 client,
                 path,

@@ -114,6 +114,13 @@ class Unsupported(RegistryError):
     hint = "The registry does not support this operation (for deletes: enable storage.delete)."
 
 
+class LimitExceeded(RegistryError):
+    """The registry sent more than Promoter reads: pages, names, children, manifest bytes."""
+
+    code = "LIMIT_EXCEEDED"
+    hint = "A real image or registry stays far below these limits; is this one broken?"
+
+
 class TooManyRequests(RegistryError):
     code = "TOOMANYREQUESTS"
     hint = "The registry is rate limiting; try again later."

@@ -13,8 +13,9 @@ from accounts.permissions import Principal
 from registries.connections import bundled_client, client_for
 from registries.locks import database_lock, transaction_lock
 from registries.models import HistoryEvent, Image, Registry, Repository, Tag
+from registries.oci import manifest as oci_manifest
 from registries.oci.constants import MANIFEST_TYPES
-from registries.oci.errors import ManifestUnknown, NameUnknown, RegistryError
+from registries.oci.errors import NameUnknown, RegistryError
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.records import (
     history_record,
@@ -30,55 +31,77 @@ from registries.services.identity import registry_identity
 
 log = logging.getLogger(__name__)
 SYNC_ACTOR = "sync"
+# Distribution sends a few events per batch; a batch far larger is not from it.
+MAX_EVENTS_PER_BATCH = 1000
 
 
 def principal_from_token_subject(subject: str) -> Principal | str:
-    """Map the JWT `sub` the registry echoes in notifications back to who acted."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.models import ApiKey
-
-    if not subject:
-        return "Anonymous"
-    if subject == "promoter":
-        return Principal.promoter()
-    if subject.startswith("apikey:"):
-        key = (
-            ApiKey.objects.filter(pk=subject.split(":", 1)[1]).first()
-            if subject[7:].isdigit()
-            else None
-        )
-        return Principal(api_key=key) if key else subject
-    user = get_user_model().objects.filter(username=subject).first()
-    return Principal(user=user) if user else subject
+    """Who acted, from the JWT `sub` the registry echoes in notifications."""
+    found = Principal.from_token_subject(subject)
+    return "Anonymous" if isinstance(found, Principal) and found.is_anonymous else found
 
 
-def notification_apply(*, event: dict, describe) -> str:
-    """Apply one registry notification event to the index; safe to receive twice.
+def _event_fields(event: dict) -> tuple[str, str, str, str, str, str, str] | None:
+    """(action, path, tag, digest, media type, actor subject, id) of a well-formed event,
+    else None.
 
-    `describe(path, reference) -> ImageSummary` reads the image from the registry.
-    Returns what happened, for logs and tests.
+    Events come over the network: every field is type-checked and validated before use.
     """
     action = event.get("action")
-    target = event.get("target") or {}
-    path = target.get("repository") or ""
-    event_id = str(event.get("id") or "")[:128]
-    if action not in {"push", "delete"}:
+    target = event.get("target")
+    actor = event.get("actor")
+    if not isinstance(action, str) or not isinstance(target, dict):
+        return None
+    if actor is not None and not isinstance(actor, dict):
+        return None
+    path, tag, digest = target.get("repository"), target.get("tag"), target.get("digest")
+    media_type = target.get("mediaType") or ""
+    if not isinstance(media_type, str):
+        return None
+    subject = (actor or {}).get("name") or ""
+    event_id = event.get("id") or ""
+    if not isinstance(subject, str) or not isinstance(event_id, str | int):
+        return None
+    try:
+        oci_manifest.validate_name(path)
+        if tag:
+            oci_manifest.validate_tag(tag)
+        if digest:
+            oci_manifest.validate_digest(digest)
+    except RegistryError:
+        return None
+    return action, path, tag or "", digest or "", media_type, subject[:255], str(event_id)[:128]
+
+
+def notification_apply(*, event: dict, describe, exists=None) -> str:
+    """Apply one registry notification event to the index; safe to receive twice.
+
+    `describe(path, reference) -> ImageSummary` reads the image from the registry;
+    `exists(path, digest) -> bool` asks it whether a manifest is there, so a delete is
+    recorded only once the registry confirms it (without `exists`, deletes are left to
+    sync). Returns what happened, for logs and tests.
+    """
+    if not isinstance(event, dict) or not isinstance(event.get("action"), str | None):
+        return "invalid"
+    if event.get("action") not in {"push", "delete"}:
         return "ignored"
+    fields = _event_fields(event)
+    if fields is None:
+        return "invalid"
+    action, path, tag, digest, media_type, subject, event_id = fields
     found = registry_for_path(path)
     if found is None:
         return "unknown-registry"
     registry, repository = found
-    actor = principal_from_token_subject(((event.get("actor") or {}).get("name")) or "")
+    actor = principal_from_token_subject(subject)
     if action == "push":
-        tag = target.get("tag")
-        if not tag and target.get("mediaType") not in MANIFEST_TYPES:
+        if not tag and media_type not in MANIFEST_TYPES:
             return "ignored"  # a blob
         if isinstance(actor, Principal) and actor.system:
             # The promotion (or roll back) moves the index and records History itself,
             # in its own transaction; this echo must not race it.
             return "promotion"
-        reference = target.get("digest") or tag
+        reference = digest or tag
         if not reference:
             return "ignored"
         try:
@@ -115,35 +138,41 @@ def notification_apply(*, event: dict, describe) -> str:
         except IntegrityError:
             return "duplicate"
         return "pushed"
-    # delete: distribution deletes manifests by digest; drop every tag pointing there.
-    digest = target.get("digest") or ""
+    # delete: distribution deletes manifests by digest; drop every tag pointing there, once
+    # the registry confirms the manifest is gone (a forged or stale event changes nothing).
+    if not digest:
+        return "invalid"
+    tags = Tag.objects.filter(
+        repository__registry=registry, repository__name=repository, digest=digest
+    )
+    untagged = Image.objects.filter(
+        repository__registry=registry, repository__name=repository, digest=digest
+    )
+    if not tags.exists() and not untagged.exists():
+        return "unchanged"
     try:
-        # Confirmed with the registry before it is recorded: a redelivered event must not
-        # drop an image pushed again since.
-        describe(path, digest)
-        return "still-there"
-    except (ManifestUnknown, NameUnknown):
-        pass
-    except Exception as exc:  # cannot tell: leave the index as it is; sync will catch up
-        log.warning("delete notification for %s@%s not applied: %s", path, digest, exc)
-        return "unreadable"
+        still_there = exists(path, digest) if exists is not None else None
+    except Exception as exc:  # unknown: leave it to sync
+        log.warning("delete notification for %s@%s not confirmed: %s", path, digest, exc)
+        still_there = None
+    if still_there is None:
+        return "unconfirmed"
+    if still_there:
+        return "not-deleted"
     removed = 0
     try:
         with transaction.atomic():
             removed += untagged_remove(registry=registry, repository=repository, digest=digest)
-            tags = Tag.objects.filter(
-                repository__registry=registry, repository__name=repository, digest=digest
-            )
-            for tag in list(tags.values_list("name", flat=True)):
-                tag_remove(registry=registry, repository=repository, tag=tag)
+            for tag_name in list(tags.values_list("name", flat=True)):
+                tag_remove(registry=registry, repository=repository, tag=tag_name)
                 history_record(
                     action="deleted",
                     registry=registry,
                     repository=repository,
-                    tag=tag,
+                    tag=tag_name,
                     digest=digest,
                     actor=actor,
-                    source_event_id=f"{event_id}:{tag}" if event_id else "",
+                    source_event_id=f"{event_id}:{tag_name}" if event_id else "",
                 )
                 removed += 1
     except IntegrityError:
@@ -152,22 +181,33 @@ def notification_apply(*, event: dict, describe) -> str:
 
 
 def notifications_apply(*, events: list) -> list[str]:
-    """Apply a batch of notification events from the bundled registry; one outcome each."""
+    """Apply a batch of notification events from the bundled registry; one outcome each.
+
+    Runs in a web request: the client has the short web deadline, and one bad event never
+    fails the batch (the registry would redeliver it forever).
+    """
     # No claim here: a notification must be quick (workers and sync claim the identity).
     if not registry_identity(claim=False).ok:
         # Events from a registry the index does not describe (logged by registry_identity).
         return ["refused"] * len(events)
-    client = bundled_client()
+    client = bundled_client(web=True)
+
+    def exists(path: str, digest: str) -> bool:
+        return client.head_manifest(path, digest) is not None
+
     outcomes = []
-    for event in events:
-        if not isinstance(event, dict):
-            outcomes.append("invalid")
-            continue
-        outcomes.append(
-            notification_apply(
-                event=event, describe=lambda path, ref: describe_image(client, path, ref)
+    for event in events[:MAX_EVENTS_PER_BATCH]:
+        try:
+            outcome = notification_apply(
+                event=event,
+                describe=lambda path, ref: describe_image(client, path, ref),
+                exists=exists,
             )
-        )
+        except Exception:  # never a 500: log it, answer for the others
+            log.exception("notification event not applied")
+            outcome = "failed"
+        outcomes.append(outcome)
+    outcomes.extend("ignored" for _ in events[MAX_EVENTS_PER_BATCH:])
     return outcomes
 
 

@@ -5,18 +5,21 @@ The worker's side (claim, copy, succeed or fail) is `registries.runner`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Permission
 from accounts.permissions import Principal
-from promoter.errors import Conflict, Forbidden, Invalid, NotFound
+from promoter.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from registries.connections import client_for
 from registries.models import COMMENT_MAX, Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
+from registries.oci.deadline import deadline
 from registries.oci.errors import NameUnknown, RegistryError
 from registries.runner import MAX_ATTEMPTS, stale_after
 from registries.services.policies import policy_require
@@ -76,6 +79,7 @@ def promotion_prepare(
         raise Forbidden(
             f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
         )
+    _rate_limit(actor)
     digest, media_type, tag_name = _pin(source, repository, tag)
     return PromotionOrder(
         source, target, repository, tag_name, digest, media_type, is_digest, comment
@@ -94,7 +98,14 @@ def promotion_request(
 ) -> Promotion:
     """Validate, pin the digest the tag has now, check the target's policy, store a queued
     Promotion and enqueue it. `expect_digest`: refuse when the tag has moved from it (an
-    approved request promotes what was approved, nothing else)."""
+    approved request promotes what was approved, nothing else).
+
+    Asking again for what is already done or under way returns that promotion: the same
+    digest queued or running to the same target tag, or already promoted there and still
+    what the target tag points at ("already there": no new promotion, no new History).
+    Each principal may ask for at most PROMOTER_PROMOTIONS_PER_MINUTE new promotions a
+    minute.
+    """
     order = promotion_prepare(
         source=source, repository=repository, tag=tag, target=target, actor=actor, comment=comment
     )
@@ -103,6 +114,9 @@ def promotion_request(
             f"{source.name}/{repository}:{tag} now points at {order.digest}, not at "
             f"{expect_digest}."
         )
+    existing = _already(source, target, repository, order.tag, order.digest)
+    if existing is not None:
+        return existing
     # The one place the target's rules are applied (pages, API, bulk actions, retries).
     policy_require(
         source=source,
@@ -130,12 +144,56 @@ def promotion_request(
     return promotion
 
 
+def _rate_limit(actor: Principal) -> None:
+    if actor.system:
+        return
+    limit = settings.PROMOTER_PROMOTIONS_PER_MINUTE
+    since = timezone.now() - dt.timedelta(minutes=1)
+    recent = Promotion.objects.filter(actor=actor.name, created_at__gte=since)
+    if limit and recent.count() >= limit:
+        raise TooManyRequests(
+            f"{actor.name} asked for {limit} promotions within a minute, the most allowed; "
+            "wait a minute, then try again."
+        )
+
+
+def _already(
+    source: Registry, target: Registry, repository: str, tag: str, digest: str
+) -> Promotion | None:
+    """The promotion that already does (or did) this, if asking again would add nothing."""
+    same = Promotion.objects.filter(
+        source=source, target=target, repository=repository, tag=tag, digest=digest
+    ).select_related("source", "target")
+    pending = same.filter(status__in=[Promotion.Status.QUEUED, Promotion.Status.RUNNING])
+    found = pending.order_by("-created_at").first()
+    if found is not None:
+        return found
+    at_target = Tag.objects.filter(
+        repository__registry=target, repository__name=repository, name=tag
+    ).first()
+    if at_target is None or at_target.digest != digest:
+        return None
+    last = (
+        Promotion.objects.filter(target=target, repository=repository, tag=tag)
+        .exclude(status=Promotion.Status.FAILED)
+        .order_by("-created_at")
+        .first()
+    )
+    if last is not None and last.digest == digest and last.source_id == source.pk:
+        log.info("promotion %s asked again: already there", last.pk)
+        return last
+    return None
+
+
 def _pin(source: Registry, repository: str, reference: str) -> tuple[str, str, str]:
     """The digest `reference` has in the source right now (the registry is the truth)."""
-    client = client_for(source)
+    # Inside a web request: one try and a short hard deadline (PROMOTER_WEB_REGISTRY_DEADLINE),
+    # so a slow or hostile registry never holds the threads that serve pages.
+    client = client_for(source, web=True)
     path = source.backing_path(repository)
     try:
-        head = client.head_manifest(path, reference)
+        with deadline(settings.PROMOTER_WEB_REGISTRY_DEADLINE):
+            head = client.head_manifest(path, reference)
     except NameUnknown as exc:
         raise NotFound(f"There is no repository {repository} in {source.name}.") from exc
     except RegistryError as exc:

@@ -1,9 +1,14 @@
 """Registry (ProGet "feed") writes: create, update, delete, from plain values.
 
 The Manage Feed page, the API and the Django admin all call these; each checks who may act
-(Administer to create or delete, Manage Feed to change), validates with the model's own
-validators, and records an audit event in the same transaction. (Not `durable`: the Django
-admin calls them inside its own transaction.)
+(Administer to create or delete, Manage Feed to change; Administer again to change where a
+registry points or its credentials), validates with the model's own validators, and records
+an audit event in the same transaction. (Not `durable`: the Django admin calls them inside
+its own transaction.)
+
+Stored passwords are write-only: nothing here returns or logs them, the audit event says
+only that one changed, and a new endpoint drops the stored password (credentials meant for
+one host are never sent to another).
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ WRITABLE = (
     "username",
     "password",
 )
+# Where the portal connects and with which secret: Administer only. A Manage Feed holder
+# could otherwise send the stored password to a listener of their own, or cut production
+# off by pointing it at a dead address.
+CONNECTION = ("endpoint", "namespace", "username", "password")
+PASSWORD_MAX = 1024
 
 
 def _promote_to(value: str | None, *, own_name: str) -> Registry | None:
@@ -77,12 +87,24 @@ def _require(actor: Principal, permission: str, registry: Registry | None = None
 
 
 def _snapshot(registry: Registry) -> dict[str, Any]:
-    return {
-        field: (registry.promote_to.name if registry.promote_to_id else "")
-        if field == "promote_to"
-        else getattr(registry, field)
-        for field in WRITABLE
-    }
+    """The writable fields, for the audit log (which never stores the password)."""
+    values = {field: getattr(registry, field) for field in WRITABLE}
+    values["promote_to"] = registry.promote_to.name if registry.promote_to_id else ""
+    return values
+
+
+def _audit_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    # audit_record masks the password (accounts.audit.SECRET_FIELDS).
+    return {k: (before[k], after[k]) for k in WRITABLE if before[k] != after[k]}
+
+
+def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in values.items() if k in WRITABLE and v is not None}
+    if isinstance(values.get("endpoint"), str):
+        values["endpoint"] = values["endpoint"].strip().rstrip("/")
+    if len(values.get("password") or "") > PASSWORD_MAX:
+        raise Invalid(f"The password is longer than {PASSWORD_MAX} characters.")
+    return values
 
 
 def _promote_to_name(value: Registry | str | None) -> str | None:
@@ -93,7 +115,7 @@ def _promote_to_name(value: Registry | str | None) -> str | None:
 def registry_create(*, name: str, actor: Principal, values: dict[str, Any]) -> Registry:
     """Create a registry; `values` holds model fields (promote_to as a registry or a name)."""
     _require(actor, Permission.ADMINISTER)
-    values = {k: v for k, v in values.items() if k in WRITABLE and v is not None}
+    values = _clean_values(values)
     promote_to = _promote_to(_promote_to_name(values.pop("promote_to", None)), own_name=name)
     if Registry.objects.filter(name=name).exists():
         raise Invalid(f"A registry called {name!r} already exists.")
@@ -114,16 +136,26 @@ def registry_create(*, name: str, actor: Principal, values: dict[str, Any]) -> R
 def registry_update(*, registry: Registry, actor: Principal, values: dict[str, Any]) -> Registry:
     """Change the given fields of a registry; None leaves a field as it is.
 
-    An empty password also leaves the stored one as it is (forms never show it).
+    An empty password also leaves the stored one as it is (forms never show it). Changing
+    the endpoint, namespace, user name or password needs Administer; a new endpoint drops
+    the stored password unless a new one comes with it.
     """
     _require(actor, Permission.MANAGE_FEED, registry)
-    values = {k: v for k, v in values.items() if k in WRITABLE and v is not None}
+    values = _clean_values(values)
     if values.get("password") == "":
         values.pop("password")
     if "usage_type" in values and values["usage_type"] != registry.usage_type:
         raise Invalid("The usage type is chosen when a registry is created; it cannot change.")
     values.pop("usage_type", None)
     registry = Registry.objects.select_related("promote_to").get(pk=registry.pk)
+    changing = [f for f in CONNECTION if f in values and values[f] != getattr(registry, f)]
+    if changing and not actor.has(Permission.ADMINISTER, registry):
+        raise Forbidden(
+            f"You may not change the {', '.join(changing)} of {registry.name}: where a "
+            "registry points and its credentials need Administer."
+        )
+    if "endpoint" in changing and "password" not in values:
+        values["password"] = ""  # never send the old host's password to the new one
     before = _snapshot(registry)
     if "promote_to" in values:
         registry.promote_to = _promote_to(
@@ -133,8 +165,7 @@ def registry_update(*, registry: Registry, actor: Principal, values: dict[str, A
         setattr(registry, field, value)
     with transaction.atomic():
         _save(registry, creating=False)
-        after = _snapshot(registry)
-        changes = {k: (before[k], after[k]) for k in WRITABLE if before[k] != after[k]}
+        changes = _audit_changes(before, _snapshot(registry))
         if changes:
             audit_record(
                 actor=actor,

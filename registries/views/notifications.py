@@ -26,7 +26,7 @@ def registry_notifications(request: HttpRequest) -> JsonResponse:
         events = envelope.get("events", [])
         if not isinstance(events, list):
             raise ValueError("events is not a list")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # deeply nested JSON included
         return JsonResponse({"error": 'body must be {"events": [...]}'}, status=400)
     outcomes = notifications_apply(events=events)
     if events and all(outcome == "refused" for outcome in outcomes):

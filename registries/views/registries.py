@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -45,6 +47,12 @@ def registry_detail(request: HttpRequest, registry: str) -> HttpResponse:
         "query": _other_params(request),
         "promotions": selectors.promotions_for_registry(registry=reg),
         "can_manage": principal.has("manage_feed", reg),
+        "push_example": shell_command(
+            "skopeo",
+            "copy",
+            "docker-archive:app.tar",
+            f"docker://{reg.pull_host}/{reg.backing_path('team/app')}:1.0",
+        ),
     }
     if request.htmx and request.htmx.target == "repositories":
         return render(request, "registries/registry_detail.html#repositories", context)
@@ -86,8 +94,9 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
         "repository": repo,
         "tag": tag_obj,
         "tab": tab,
-        "pull_command": f"docker pull {image}@{tag_obj.digest}",
-        "pull_tag_command": f"docker pull {image}:{tag_obj.name}",
+        # Quoted for the shell: a displayed command is pasted into terminals.
+        "pull_command": shell_command("docker", "pull", f"{image}@{tag_obj.digest}"),
+        "pull_tag_command": shell_command("docker", "pull", f"{image}:{tag_obj.name}"),
         "can_promote": bool(selectors.promotion_targets(source=reg, principal=principal)),
         "can_roll_back": bool(tag_obj.previous_digest) and principal.has("promote", reg),
     }
@@ -100,6 +109,11 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
     if request.htmx and request.htmx.target == "tab-content":
         return render(request, "registries/tag_detail.html#tab-content", context)
     return render(request, "registries/tag_detail.html", context)
+
+
+def shell_command(*words: str) -> str:
+    """A command line to copy and paste: every word quoted for POSIX shells."""
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _other_params(request: HttpRequest) -> str:
@@ -119,7 +133,11 @@ def registry_manage(request: HttpRequest, registry: str | None = None) -> HttpRe
         )
     elif not principal.is_administrator():
         raise Forbidden("Only administrators may create registries.")
-    form = RegistryForm(request.POST or None, instance=instance)
+    form = RegistryForm(
+        request.POST or None,
+        instance=instance,
+        can_change_connection=principal.has(Permission.ADMINISTER, instance),
+    )
     if request.method == "POST" and form.is_valid():
         values = {field: form.cleaned_data.get(field) for field in WRITABLE}
         # An empty choice clears Promote To ("" is a value; None would mean "unchanged").

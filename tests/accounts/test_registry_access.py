@@ -280,7 +280,7 @@ def test_token_is_a_jwt_distribution_accepts(demo):
     )
     assert isinstance(claims["aud"], str)
     assert all(isinstance(claims[k], int) for k in ("exp", "nbf", "iat"))
-    assert claims["sub"] == user.username
+    assert claims["sub"] == f"user:{user.pk}"
     # The intersection: push and pull on devdocker, nothing on proddocker or the catalog.
     assert claims["access"] == [
         {"type": "repository", "name": "devdocker/team/api", "actions": ["pull", "push"]}
@@ -304,7 +304,7 @@ def test_token_for_keys_names_the_key_and_admin_gets_the_catalog(demo, admin_cre
         options={"verify_signature": False},
     )
     assert claims["access"] == [{"type": "registry", "name": "catalog", "actions": ["*"]}]
-    assert claims["sub"] == get_user_model().objects.get(username="Admin").username
+    assert claims["sub"] == f"user:{get_user_model().objects.get(username='Admin').pk}"
 
 
 def test_system_key_limited_to_api_areas_is_denied_by_the_registry(demo, pushed):

@@ -141,12 +141,14 @@ def test_basic_auth_as_api_key_and_as_a_person(demo, pushed, password):
     api = Api(demo.url)
     fields = {"name": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"}
 
-    as_key = api.post("/api/promotions/promote", data=fields, auth=("api", key))
     as_person = api.post("/api/promotions/promote", data=fields, auth=("release-bot", password))
+    as_key = api.post("/api/promotions/promote", data=fields, auth=("api", key))
 
-    assert as_key.status_code == 200, as_key.text
     assert as_person.status_code == 200, as_person.text
+    assert as_key.status_code == 200, as_key.text
     assert as_person.json()["user"] == "release-bot"
+    # The key asked for what is already there: the same promotion comes back (issue 11).
+    assert as_key.json()["id"] == as_person.json()["id"]
 
 
 def test_promote_by_digest_keeps_the_tag(api, demo, pushed):

@@ -23,7 +23,7 @@ import requests
 from registries.models import HistoryEvent, Image, Promotion, Tag
 from registries.oci import RegistryClient
 from tests.api.conftest import Api, make_key
-from tests.conftest import PASSWORD, wait_for
+from tests.conftest import PASSWORD, signed_in, wait_for
 from tests.support import artifacts as art
 from tests.support.images import make_oci_layout, skopeo_inspect_raw
 
@@ -43,8 +43,8 @@ class Ctx:
     url: str  # the portal
 
     def page(self, path: str) -> requests.Response:
-        """A page as Admin sees it."""
-        return requests.get(self.url + path, auth=("Admin", PASSWORD), timeout=30)
+        """A page as Admin sees it (signed in: pages ignore Basic credentials)."""
+        return signed_in(self.url).get(self.url + path, timeout=30)
 
     @property
     def dev(self) -> str:

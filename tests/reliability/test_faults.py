@@ -21,6 +21,7 @@ from registries.models import HistoryEvent, Promotion, Registry, Repository, Tag
 from registries.oci.copy import ImageCopier
 from registries.runner import promotion_execute
 from registries.services.promotions import promotion_request, promotion_retry
+from tests.conftest import signed_in
 from tests.support.faultproxy import FaultPolicy, FaultProxy
 from tests.support.images import push_image, skopeo_inspect_raw
 from tests.support.runner import worker_env
@@ -111,7 +112,7 @@ def test_source_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(
     failed = promotion_execute(promotion_id=promotion.pk)
 
     assert failed.status == "failed"
-    assert f"Registry at {a.url} is unreachable: connection refused" in failed.error
+    assert f"Registry at {a.url} is unreachable. Is it running" in failed.error
     assert "The tag in dstb was not changed" in failed.error
     assert 0 < failed.blobs_copied < failed.blobs_total
     assert raw(b.url, unique_repo, "1.0") == raw(b.url, unique_repo, old.digest)
@@ -389,7 +390,7 @@ def test_web_and_worker_recover_from_a_database_restart(
 ):
     repo, info = pushed
     worker = workers()
-    auth = tuple(admin_creds.split(":", 1))
+    admin = signed_in(demo.url, *admin_creds.split(":", 1))  # pages know people by session
     assert requests.get(f"{demo.url}/healthz", timeout=10).status_code == 200
 
     while_down: list[requests.Response] = []
@@ -405,7 +406,7 @@ def test_web_and_worker_recover_from_a_database_restart(
 
     health = requests.get(f"{demo.url}/healthz", timeout=10)
     assert health.status_code == 200, health.text
-    page = requests.get(f"{demo.url}/registries/devdocker/", auth=auth, timeout=10)
+    page = admin.get(f"{demo.url}/registries/devdocker/", timeout=10)
     assert page.status_code == 200
     assert worker.proc.poll() is None, "the worker exited on the database restart"
 

@@ -73,7 +73,7 @@ def test_a_person_may_use_basic_user_and_password(regs):
 def test_personal_keys_act_as_their_user(regs):
     user = get_user_model().objects.create_user("hank", password=PASSWORD)
     _, raw = make_key(ApiKey.Kind.PERSONAL, user=user)
-    _, seen = run(RequestFactory().get("/", headers={"X-ApiKey": raw}))
+    _, seen = run(RequestFactory().get("/api/registries", headers={"X-ApiKey": raw}))
     assert seen.principal.user == user and seen.user == user
 
 
@@ -120,16 +120,19 @@ def test_csrf_is_enforced_for_session_users(regs):
     assert not Task.objects.filter(name="NoToken").exists()
 
 
-def test_key_authenticated_requests_are_exempt_from_csrf(regs):
+def test_pages_ignore_keys_and_basic_so_csrf_always_applies(regs):
+    """Keys and Basic credentials count only under /api/ (issue 11): on pages they would
+    skip CSRF, and a browser sends a cached Basic credential with a cross-site form."""
     _, raw = make_key(ApiKey.Kind.SYSTEM)
+    get_user_model().objects.create_superuser("Admin", password=PASSWORD)
     client = Client(enforce_csrf_checks=True)
-    response = client.post(
-        "/administration/tasks",
-        {"name": "ByKey", "permissions": ["view"]},
-        headers={"X-ApiKey": raw},
-    )
-    assert response.status_code == 302
-    assert Task.objects.filter(name="ByKey").exists()
+    for headers in ({"X-ApiKey": raw}, {"Authorization": basic("Admin", PASSWORD)}):
+        response = client.post(
+            "/administration/tasks", {"name": "ByKey", "permissions": ["view"]}, headers=headers
+        )
+        assert response.status_code == 403
+    assert client.post(f"/administration/tasks?key={raw}", {"name": "ByKey"}).status_code == 403
+    assert not Task.objects.filter(name="ByKey").exists()
 
 
 @pytest.mark.parametrize("header", ["Basic !!!not-base64", "Basic " + "bm8tY29sb24="])

@@ -90,12 +90,12 @@ def test_a_streamed_upload_is_not_replayed_by_the_client(stub_server) -> None:
     def route(request: Recorded):
         if request.method == "POST":
             return 202, {"Location": "/upload/1"}, b""
-        return 503, {}, b""  # the PUT with the stream, and the cancelling DELETE
+        return 503, {}, b""  # the PATCH with the stream, and the cancelling DELETE
 
     stub = stub_server(route)
     with pytest.raises(ServerError):
         RegistryClient(stub.url, backoff=0.01).upload_blob("a", sha256_digest(b"ab"), [b"ab"])
-    assert [r.method for r in stub.requests] == ["POST", "PUT", "DELETE"]
+    assert [r.method for r in stub.requests] == ["POST", "PATCH", "DELETE"]
 
 
 def test_exhausted_errors_are_not_retried_again_by_an_outer_loop() -> None:

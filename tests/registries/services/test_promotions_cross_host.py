@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.permissions import Principal
-from registries.models import Promotion, Registry, Tag
+from registries.models import HistoryEvent, Promotion, Registry, Tag
 from registries.oci.copy import ImageCopier
 from registries.runner import promotion_execute
 from registries.services.promotions import promotion_request, promotion_retry
@@ -60,13 +60,12 @@ def test_cross_host_promotion_streams_blobs_and_keeps_the_digest(two_hosts, uniq
     assert at_b == skopeo_inspect_raw(f"docker://{hostport(a)}/{unique_repo}:1.0")
     assert Tag.objects.get(repository__registry=target).digest == info.digest
 
-    # Promoting again skips every blob: nothing is copied twice.
+    # Promoting again is "already there" (issue 11): the same promotion, no new History.
     again = promotion_request(
         source=source, repository=unique_repo, tag="1.0", target=target, actor=admin()
     )
-    again.refresh_from_db()
-    assert again.status == "succeeded"
-    assert again.blobs_skipped == again.blobs_total and again.blobs_copied == 0
+    assert again.pk == promotion.pk and again.status == "succeeded"
+    assert HistoryEvent.objects.filter(action="promoted", registry="hostb").count() == 1
 
 
 def test_target_registry_stopping_mid_copy_fails_cleanly_and_retry_succeeds(
