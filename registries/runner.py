@@ -14,6 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import F
+from django.dispatch import receiver
+from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from registries.connections import client_for, same_backing_host
@@ -28,6 +30,7 @@ from registries.oci.errors import (
 )
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.records import history_record, tag_upsert, untagged_record
+from registries.wakeup import PROMOTIONS, TASKS, notify
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,15 @@ MAX_ATTEMPTS = 3
 def stale_after() -> timedelta:
     """A running promotion without a heartbeat this long has lost its worker."""
     return timedelta(seconds=float(settings.PROMOTER_STALE_SECONDS))
+
+
+@receiver(task_enqueued, dispatch_uid="promoter-wake-worker")
+def _wake_worker(sender, **kwargs) -> None:
+    """A task was enqueued: wake an idle worker now rather than at its next poll."""
+    try:
+        notify(TASKS)
+    except DatabaseError:  # the task is stored; the worker's poll still finds it
+        log.warning("could not wake the worker", exc_info=True)
 
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes while a promotion runs
@@ -286,6 +298,8 @@ def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> 
         log.warning(
             "promotion %s was taken over by another worker; not marking it failed", promotion.pk
         )
+    else:
+        notify(PROMOTIONS, str(promotion.pk))  # wakes an API request waiting for it
     promotion.refresh_from_db()
     return promotion
 
@@ -370,5 +384,6 @@ def _succeed(
             moved_tags=tags,
             tag=tags[0] if tags else "",
         )
+        notify(PROMOTIONS, str(promotion.pk))  # delivered at commit, to a waiting request
     promotion.refresh_from_db()
     return promotion

@@ -26,7 +26,9 @@ from registries.models import (
     Registry,
     Repository,
     Tag,
+    split_repository,
 )
+from registries.wakeup import PROMOTIONS, Waiter
 
 PAGE_SIZE = 50
 PROMOTION_LIST_LIMIT = 1000
@@ -229,7 +231,13 @@ def promoted_packages(
     if where.package and group:
         promotions = promotions.filter(repository=f"{group}/{where.package}")
     elif where.package:
-        promotions = promotions.filter(package_name=where.package)
+        # ProGet's package is the last part of the repository, or its tail ("team/app").
+        package_group, package = split_repository(where.package)
+        promotions = promotions.filter(package_name=package)
+        if package_group:
+            promotions = promotions.filter(
+                Q(group_name=package_group) | Q(group_name__endswith="/" + package_group)
+            )
     elif group:
         promotions = promotions.filter(Q(group_name=group) | Q(group_name__startswith=group + "/"))
     if where.version:
@@ -263,16 +271,24 @@ SERIALIZED_PROMOTION_FIELDS = (
 
 
 def promotion_wait(*, promotion_id: int, timeout: float) -> Promotion:
-    """The promotion once it has finished, or as it is after `timeout` seconds (polls the DB)."""
+    """The promotion once it has finished, or as it is after `timeout` seconds.
+
+    Woken by the worker's notification when the promotion finishes (registries.wakeup),
+    so the answer follows the finish at once; it still looks every second, in case a
+    notification was lost.
+    """
     deadline = time.monotonic() + max(0.0, timeout)
-    delay = 0.05
-    while True:
-        promotion = Promotion.objects.select_related("source", "target").get(pk=promotion_id)
-        remaining = deadline - time.monotonic()
-        if promotion.is_finished or remaining <= 0:
-            return promotion
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 1.0)
+    waiter = Waiter(PROMOTIONS)
+    waiter.listen()  # before the first look, so a finish in between is not missed
+    try:
+        while True:
+            promotion = Promotion.objects.select_related("source", "target").get(pk=promotion_id)
+            remaining = deadline - time.monotonic()
+            if promotion.is_finished or remaining <= 0:
+                return promotion
+            waiter.wait(min(remaining, 1.0), payload=str(promotion_id))
+    finally:
+        waiter.close()
 
 
 def promotion_targets(*, source: Registry, principal: Principal) -> list[Registry]:
