@@ -171,6 +171,8 @@ def child(runs: int, out: Path, tmp: Path) -> None:
         # The two sides alternate going first, so neither always meets a warmer cache.
         for side in ("promoter", "skopeo") if run % 2 == 0 else ("skopeo", "promoter"):
             into[side].append(promote(*ours) if side == "promoter" else _skopeo(*theirs))
+            if side == "promoter":
+                into.setdefault("phases", []).append(phases[-1])
 
     try:
         web.wait_up()
@@ -201,6 +203,9 @@ def child(runs: int, out: Path, tmp: Path) -> None:
         )
 
         cross = {"promoter": [], "skopeo": []}
+        if os.environ.get("BENCH_ONLY_SAME"):  # a quick look at the same-host case alone
+            out.write_text(json.dumps({"same": same}))
+            return
         for run in range(runs):
             repo = f"bench/cross{run}"
             push_image(
@@ -288,9 +293,9 @@ def report(results: list[dict], runs: int) -> str:
         ):
             ours, theirs = r[case]["promoter"], r[case]["skopeo"]
             ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
-            phases = r[case]["phases"]
+            phases = r[case].get("phases") or [{}]
             split = " · ".join(
-                f"{name} {statistics.median(p[name] for p in phases) * 1000:.0f}"
+                f"{name} {statistics.median(p.get(name, 0) for p in phases) * 1000:.0f}"
                 for name in ("request", "queue", "copy", "answer")
             )
             lines.append(
