@@ -305,7 +305,17 @@ def seed(scale: float) -> dict:
         ImageFacts.objects.create(
             digest=current[(BIG, tag)],
             media_type="application/vnd.oci.image.manifest.v1+json",
-            facts={"platform": "linux/amd64", "size": 5_000_000, "layers": layers, "labels": {}},
+            facts={
+                "images": [
+                    {
+                        "platform": "linux/amd64",
+                        "digest": current[(BIG, tag)],
+                        "size": 5_000_000,
+                        "layers": layers,
+                        "labels": {},
+                    }
+                ]
+            },
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

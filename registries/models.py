@@ -399,8 +399,9 @@ class ImageFacts(models.Model):
 
     digest = models.CharField(max_length=140, unique=True)
     media_type = models.CharField(max_length=128)
-    # An image manifest: {"platform", "size", "layers", "labels", "created"};
-    # an index: {"children": [{"digest", "platform"}]}.
+    # An image (or a nested index): {"images": [{"platform", "digest", "size", "layers",
+    # "labels", "created"}]}; a top index: {"children": [{"digest", "platform", "index",
+    # "attestation"}]}, each child's images in its own row.
     facts = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,7 +14,13 @@ from registries.connections import client_for
 from registries.models import ImageFacts, Registry, Tag
 from registries.oci import manifest as oci_manifest
 from registries.oci.errors import ManifestInvalid, RegistryError
-from registries.oci.inspect import ImageDetails, ImageSummary, PlatformImage, image_details
+from registries.oci.inspect import (
+    MAX_FACT_MANIFESTS,
+    ImageDetails,
+    ImageSummary,
+    PlatformImage,
+    image_details,
+)
 
 FETCH_PARALLELISM = 8  # child manifests read at once when an index is new
 
@@ -42,27 +48,29 @@ def _details(registry: Registry, path: str, digest: str) -> ImageDetails:
         top = _read_top(registry, path, digest)
     children = top.facts.get("children")
     if children is None:
-        image = _platform_image(digest, top.facts)
-        platforms = [image.platform] if image.platform != "unknown" else []
-        return ImageDetails(
-            ImageSummary(digest, top.media_type, image.size, platforms), [image], ""
-        )
-    # Attestation manifests carry the platform unknown/unknown: not an image to show.
-    shown = [c for c in children if c["platform"] and not c["platform"].startswith("unknown/")]
+        images = _images(top.facts)
+        platforms = [i.platform for i in images if i.platform != "unknown"]
+        summary = ImageSummary(digest, top.media_type, sum(i.size for i in images), platforms)
+        return ImageDetails(summary, images, "")
+    # Attestations are not images to show; a child without a platform only when nested.
+    shown = [c for c in children if not c["attestation"] and (c["platform"] or c["index"])][
+        :MAX_FACT_MANIFESTS
+    ]
     known = {
         f.digest: f for f in ImageFacts.objects.filter(digest__in=[c["digest"] for c in shown])
     }
     missing = [c["digest"] for c in shown if c["digest"] not in known]
     if missing:
         known.update(_read_children(registry, path, missing))
-    images = [
-        _platform_image(c["digest"], known[c["digest"]].facts, c["platform"])
-        for c in shown
-        if c["digest"] in known
-    ]
-    summary = ImageSummary(
-        digest, top.media_type, sum(i.size for i in images), [c["platform"] for c in children]
-    )
+    images: list[PlatformImage] = []
+    for child in shown:
+        if child["digest"] in known:
+            # A nested index brings its own platforms; an image takes the index's word.
+            images += _images(
+                known[child["digest"]].facts, "" if child["index"] else child["platform"]
+            )
+    platforms = list(dict.fromkeys(i.platform for i in images))
+    summary = ImageSummary(digest, top.media_type, sum(i.size for i in images), platforms)
     return ImageDetails(summary, images, "")
 
 
@@ -72,12 +80,16 @@ def _read_top(registry: Registry, path: str, digest: str) -> ImageFacts:
     if oci_manifest.is_index(top.media_type):
         parsed = oci_manifest.parse(top.body, top.media_type)
         children = [
-            {"digest": c.digest, "platform": c.platform or ""}
+            {
+                "digest": c.digest,
+                "platform": c.platform or "",
+                "index": oci_manifest.is_index(c.media_type),
+                "attestation": oci_manifest.is_attestation(c),
+            }
             for c in oci_manifest.child_manifests(parsed)
         ]
-        return _store(
-            [ImageFacts(digest=digest, media_type=top.media_type, facts={"children": children})]
-        )[0]
+        facts = ImageFacts(digest=digest, media_type=top.media_type, facts={"children": children})
+        return _store([facts])[0]
     return _store([_image_facts(image_details(client, path, digest))])[0]
 
 
@@ -96,16 +108,22 @@ def _read_children(registry: Registry, path: str, digests: list[str]) -> dict[st
 
 
 def _image_facts(details: ImageDetails) -> ImageFacts:
-    image = details.images[0]
+    """The images one manifest digest shows: itself, or (a nested index) those below it."""
     return ImageFacts(
         digest=details.summary.digest,
         media_type=details.summary.media_type,
         facts={
-            "platform": image.platform,
-            "size": image.size,
-            "layers": image.layers,
-            "labels": image.labels,
-            "created": image.created,
+            "images": [
+                {
+                    "platform": image.platform,
+                    "digest": image.digest,
+                    "size": image.size,
+                    "layers": image.layers,
+                    "labels": image.labels,
+                    "created": image.created,
+                }
+                for image in details.images
+            ]
         },
     )
 
@@ -116,12 +134,15 @@ def _store(facts: list[ImageFacts]) -> list[ImageFacts]:
     return facts
 
 
-def _platform_image(digest: str, facts: dict, platform: str = "") -> PlatformImage:
-    return PlatformImage(
-        platform=platform or facts.get("platform") or "unknown",
-        digest=digest,
-        size=int(facts.get("size") or 0),
-        layers=list(facts.get("layers") or []),
-        labels=dict(facts.get("labels") or {}),
-        created=str(facts.get("created") or ""),
-    )
+def _images(facts: dict, platform: str = "") -> list[PlatformImage]:
+    return [
+        PlatformImage(
+            platform=platform or image.get("platform") or "unknown",
+            digest=image.get("digest", ""),
+            size=int(image.get("size") or 0),
+            layers=list(image.get("layers") or []),
+            labels=dict(image.get("labels") or {}),
+            created=str(image.get("created") or ""),
+        )
+        for image in facts.get("images") or []
+    ]
