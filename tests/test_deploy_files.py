@@ -34,15 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 PROMOTER_UID = "10001"
 ONE_SHOT = {"init"}
 SECRET_FILES = {
-    "secret_key",
-    "notify_secret",
-    "registry_http_secret",
-    "credentials_key",
-    "database_url",
-    "postgres_password",
-    "admin_password",
-    "token_key",
-    "token_cert",
+    "secret_key", "notify_secret", "registry_http_secret", "credentials_key",
+    "database_url", "postgres_password", "admin_password", "token_key", "token_cert",
 }
 # Settings that hold a secret value: given only as X_FILE, never as a plain variable.
 SECRET_VARIABLES = {
@@ -130,13 +123,8 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 recorder.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": body,
-                    }
-                )
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers),
+                     "body": body})
                 status, payload = reply(self.command, self.path)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(payload)))
@@ -164,12 +152,8 @@ def secrets_dir(tmp_path_factory) -> Path:
     if not shutil.which("openssl"):
         pytest.fail("deploy/make-secrets.sh needs openssl: apt-get install openssl")
     target = tmp_path_factory.mktemp("deploy") / "secrets"
-    subprocess.run(
-        ["sh", str(REPO / "deploy/make-secrets.sh"), str(target)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    subprocess.run(["sh", str(REPO / "deploy/make-secrets.sh"), str(target)], check=True,
+                   capture_output=True, text=True)
     return target
 
 
@@ -183,19 +167,11 @@ def mint_token(secrets: Path, access: list[dict]) -> str:
     key = serialization.load_pem_private_key((secrets / "token_key").read_bytes(), None)
     der = cert.public_bytes(serialization.Encoding.DER)
     now = int(time.time())
-    claims = {
-        "iss": "promoter",
-        "sub": "promoter",
-        "aud": "promoter-registry",
-        "exp": now + 300,
-        "nbf": now - 5,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-        "access": access,
-    }
-    return jwt.encode(
-        claims, key, algorithm="RS256", headers={"x5c": [base64.b64encode(der).decode()]}
-    )
+    claims = {"iss": "promoter", "sub": "promoter", "aud": "promoter-registry",
+              "exp": now + 300, "nbf": now - 5, "iat": now, "jti": uuid.uuid4().hex,
+              "access": access}
+    return jwt.encode(claims, key, algorithm="RS256",
+                      headers={"x5c": [base64.b64encode(der).decode()]})
 
 
 def start_registry(tmp_path: Path, secrets: Path, template: str, env: dict[str, str]):
@@ -225,12 +201,8 @@ def start_registry(tmp_path: Path, secrets: Path, template: str, env: dict[str, 
     with open(log, "wb") as out:
         process = subprocess.Popen(
             ["sh", str(REPO / "deploy/registry-entrypoint.sh"), str(REPO / template)],
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+            env=full_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_for(url + "/", process, log)
     return process, url, log
@@ -246,35 +218,22 @@ def push_image(url: str, token: str, repository: str, tag: str) -> str:
         assert start.status_code == 202, start.text
         location = requests.compat.urljoin(url, start.headers["Location"])
         sep = "&" if "?" in location else "?"
-        put = requests.put(
-            f"{location}{sep}digest={digest}",
-            data=data,
-            timeout=5,
-            headers={**auth, "Content-Type": "application/octet-stream"},
-        )
+        put = requests.put(f"{location}{sep}digest={digest}", data=data, timeout=5,
+                           headers={**auth, "Content-Type": "application/octet-stream"})
         assert put.status_code == 201, put.text
         return {"digest": digest, "size": len(data)}
 
-    config = blob(
-        json.dumps(
-            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
-        ).encode()
-    )
+    config = blob(json.dumps({"architecture": "amd64", "os": "linux",
+                              "rootfs": {"type": "layers", "diff_ids": []}}).encode())
     layer = blob(os.urandom(256))
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
-        }
-    ).encode()
-    put = requests.put(
-        f"{url}/v2/{repository}/manifests/{tag}",
-        data=manifest,
-        timeout=5,
-        headers={**auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-    )
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
+    }).encode()
+    put = requests.put(f"{url}/v2/{repository}/manifests/{tag}", data=manifest, timeout=5,
+                       headers={**auth,
+                                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
     assert put.status_code == 201, put.text
     return put.headers["Docker-Content-Digest"]
 
@@ -324,9 +283,8 @@ def test_stopping_the_worker_leaves_time_for_a_running_copy():
 
 def test_init_web_and_worker_run_as_the_images_user():
     """So what init writes, web and worker can read (no root-owned 0600 key)."""
-    users = {
-        name: str(s.get("user", "")) for name, s in promoter_services(compose_services()).items()
-    }
+    users = {name: str(s.get("user", "")) for name, s in promoter_services(compose_services())
+             .items()}
     assert {u.split(":")[0] for u in users.values()} == {PROMOTER_UID}, users
     dockerfile_users = [i.split()[1] for i in dockerfile_instructions() if i.startswith("USER ")]
     assert dockerfile_users and dockerfile_users[-1].split(":")[0] == PROMOTER_UID
@@ -350,12 +308,8 @@ def test_secrets_are_mounted_files_not_environment_values():
             if path in env:
                 assert env[path].removeprefix("/run/secrets/") in mounted, (name, path)
     web = compose["services"]["web"]["environment"]
-    for variable in (
-        "PROMOTER_SECRET_KEY",
-        "PROMOTER_NOTIFY_SECRET",
-        "DATABASE_URL",
-        "PROMOTER_CREDENTIALS_KEY",
-    ):
+    for variable in ("PROMOTER_SECRET_KEY", "PROMOTER_NOTIFY_SECRET", "DATABASE_URL",
+                     "PROMOTER_CREDENTIALS_KEY"):
         assert f"{variable}_FILE" in web, variable
     assert "admin_password" not in compose["services"]["web"]["secrets"], "init's only"
 
@@ -365,9 +319,8 @@ def test_the_registry_gets_no_secret_through_its_environment():
     for name in ("compose.yaml", "compose.s3.yaml"):
         env = load_yaml(name)["services"]["registry"].get("environment") or {}
         for variable in env:
-            assert not re.search(
-                r"SECRET|PASSWORD|NOTIFICATIONS|ACCESSKEY|SECRETKEY", variable.removesuffix("_FILE")
-            ), (name, variable)
+            assert not re.search(r"SECRET|PASSWORD|NOTIFICATIONS|ACCESSKEY|SECRETKEY",
+                                 variable.removesuffix("_FILE")), (name, variable)
     s3_env = load_yaml("compose.s3.yaml")["services"]["registry"]["environment"]
     assert "AWS_CA_BUNDLE" not in s3_env, "distribution 2.8 panics at start with it"
 
@@ -380,16 +333,10 @@ def test_registry_config_is_the_bundled_one_with_secrets_left_out():
 
     template = load_yaml("deploy/registry.yml")
     bundled = registry_config(
-        port=5000,
-        host="",
-        storage_dir="/var/lib/registry",
-        notify_url="@NOTIFY_URL@",
-        notify_secret="@NOTIFY_SECRET@",
-        token_realm=template["auth"]["token"]["realm"],
-        token_service="promoter-registry",
-        token_issuer="promoter",
-        token_rootcertbundle="/run/secrets/token_cert",
-    )
+        port=5000, host="", storage_dir="/var/lib/registry",
+        notify_url="@NOTIFY_URL@", notify_secret="@NOTIFY_SECRET@",
+        token_realm=template["auth"]["token"]["realm"], token_service="promoter-registry",
+        token_issuer="promoter", token_rootcertbundle="/run/secrets/token_cert")
     bundled["http"]["secret"] = "@REGISTRY_HTTP_SECRET@"
     # JSON normalises YAML's flow and block styles alike.
     assert json.loads(json.dumps(template)) == json.loads(json.dumps(bundled))
@@ -399,9 +346,8 @@ def test_registry_config_is_the_bundled_one_with_secrets_left_out():
 
 def test_s3_registry_config_differs_only_in_storage():
     plain, s3 = load_yaml("deploy/registry.yml"), load_yaml("deploy/registry-s3.yml")
-    assert {k: v for k, v in plain.items() if k != "storage"} == {
-        k: v for k, v in s3.items() if k != "storage"
-    }
+    assert {k: v for k, v in plain.items() if k != "storage"} == \
+           {k: v for k, v in s3.items() if k != "storage"}
     assert "cache" not in s3["storage"]
     assert s3["storage"]["delete"]["enabled"] is True
     assert s3["storage"]["redirect"]["disable"] is True
@@ -409,39 +355,28 @@ def test_s3_registry_config_differs_only_in_storage():
 
 
 def test_registry_starts_from_the_template_and_notifies_with_the_shared_secret(
-    tmp_path, secrets_dir
-):
+        tmp_path, secrets_dir):
     receiver = Recorder()
-    process, url, log = start_registry(
-        tmp_path,
-        secrets_dir,
-        "deploy/registry.yml",
-        {
-            "REGISTRY_AUTH_TOKEN_REALM": "https://promoter.example/auth/token",
-            "PROMOTER_NOTIFY_URL": receiver.url + "/registry/notifications",
-        },
-    )
+    process, url, log = start_registry(tmp_path, secrets_dir, "deploy/registry.yml", {
+        "REGISTRY_AUTH_TOKEN_REALM": "https://promoter.example/auth/token",
+        "PROMOTER_NOTIFY_URL": receiver.url + "/registry/notifications",
+    })
     try:
         # The compose health check's URL, and token auth pointing at the portal.
         assert requests.get(url + "/", timeout=5).status_code == 200
         challenge = requests.get(url + "/v2/", timeout=5)
         assert challenge.status_code == 401
-        assert (
-            'realm="https://promoter.example/auth/token"' in challenge.headers["Www-Authenticate"]
-        )
+        assert 'realm="https://promoter.example/auth/token"' in \
+            challenge.headers["Www-Authenticate"]
         assert 'service="promoter-registry"' in challenge.headers["Www-Authenticate"]
 
-        token = mint_token(
-            secrets_dir,
-            [{"type": "repository", "name": "devdocker/app", "actions": ["pull", "push"]}],
-        )
+        token = mint_token(secrets_dir, [{"type": "repository", "name": "devdocker/app",
+                                          "actions": ["pull", "push"]}])
         digest = push_image(url, token, "devdocker/app", "1.0")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(
-            e["target"].get("tag") == "1.0"
-            for r in receiver.requests
-            for e in json.loads(r["body"])["events"]
-        ):
+                e["target"].get("tag") == "1.0"
+                for r in receiver.requests for e in json.loads(r["body"])["events"]):
             time.sleep(0.05)
     finally:
         stop(process)
@@ -464,15 +399,12 @@ def test_registry_starts_from_the_template_and_notifies_with_the_shared_secret(
 
 def test_s3_registry_uses_the_bucket_endpoint_and_credentials_file(tmp_path, secrets_dir):
     s3_env = load_yaml("compose.s3.yaml")["services"]["registry"]["environment"]
-    empty_listing = (
-        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
-        b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>promoter-test</Name>'
-        b"<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"
-    )
+    empty_listing = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+                     b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>promoter-test</Name>'
+                     b"<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>")
     credentials = tmp_path / "s3_credentials"
     credentials.write_text(
-        "[default]\naws_access_key_id = AKIDPROMOTERTEST\naws_secret_access_key = s3cr3t\n"
-    )
+        "[default]\naws_access_key_id = AKIDPROMOTERTEST\naws_secret_access_key = s3cr3t\n")
     store = Recorder(lambda method, path: (200, empty_listing))
     env = {
         "REGISTRY_STORAGE_S3_BUCKET": "promoter-test",
@@ -484,12 +416,10 @@ def test_s3_registry_uses_the_bucket_endpoint_and_credentials_file(tmp_path, sec
     try:
         process, url, log = start_registry(tmp_path, secrets_dir, "deploy/registry-s3.yml", env)
         try:
-            token = mint_token(
-                secrets_dir, [{"type": "registry", "name": "catalog", "actions": ["*"]}]
-            )
-            requests.get(
-                url + "/v2/_catalog", headers={"Authorization": f"Bearer {token}"}, timeout=10
-            )
+            token = mint_token(secrets_dir, [{"type": "registry", "name": "catalog",
+                                              "actions": ["*"]}])
+            requests.get(url + "/v2/_catalog", headers={"Authorization": f"Bearer {token}"},
+                         timeout=10)
         finally:
             stop(process)
     finally:
@@ -507,15 +437,9 @@ def test_registry_refuses_to_start_without_its_secrets(tmp_path, secrets_dir):
     empty.mkdir()
     result = subprocess.run(
         ["sh", str(REPO / "deploy/registry-entrypoint.sh"), str(REPO / "deploy/registry.yml")],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PROMOTER_SECRETS_DIR": str(empty),
-            "PROMOTER_REGISTRY_CONFIG": str(tmp_path / "out.yml"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
+        env={"PATH": "/usr/bin:/bin", "PROMOTER_SECRETS_DIR": str(empty),
+             "PROMOTER_REGISTRY_CONFIG": str(tmp_path / "out.yml")},
+        capture_output=True, text=True, timeout=10)
     assert result.returncode != 0
     assert "registry_http_secret is empty" in result.stderr
 
@@ -526,12 +450,8 @@ def test_registry_refuses_to_start_without_its_secrets(tmp_path, secrets_dir):
 def test_make_secrets_creates_readable_files_once_and_keeps_them(secrets_dir):
     before = {p.name: p.read_bytes() for p in secrets_dir.iterdir()}
     assert set(before) == SECRET_FILES
-    again = subprocess.run(
-        ["sh", str(REPO / "deploy/make-secrets.sh"), str(secrets_dir)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    again = subprocess.run(["sh", str(REPO / "deploy/make-secrets.sh"), str(secrets_dir)],
+                           capture_output=True, text=True, check=True)
     assert again.stdout == "", "a second run must not create (rotate) anything"
     assert {p.name: p.read_bytes() for p in secrets_dir.iterdir()} == before
     # Bind mounts keep the host mode: uid 10001 and postgres must be able to read.
@@ -539,9 +459,8 @@ def test_make_secrets_creates_readable_files_once_and_keeps_them(secrets_dir):
     for path in secrets_dir.iterdir():
         assert path.stat().st_mode & 0o777 == 0o444, path.name
     password = before["postgres_password"].decode()
-    assert (
-        before["database_url"].decode() == f"postgres://promoter:{password}@postgres:5432/promoter"
-    )
+    assert before["database_url"].decode() == \
+        f"postgres://promoter:{password}@postgres:5432/promoter"
     assert not any(v.endswith(b"\n") for k, v in before.items() if not k.startswith("token"))
     assert len(base64.urlsafe_b64decode(before["credentials_key"])) == 32
 
@@ -549,35 +468,25 @@ def test_make_secrets_creates_readable_files_once_and_keeps_them(secrets_dir):
 # --- docker-compose ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "files", [["compose.yaml"], ["compose.yaml", "compose.s3.yaml"]], ids=["filesystem", "s3"]
-)
+@pytest.mark.parametrize("files", [["compose.yaml"], ["compose.yaml", "compose.s3.yaml"]],
+                         ids=["filesystem", "s3"])
 def test_docker_compose_accepts_the_files(files, secrets_dir, tmp_path):
     command = compose_command()
     if command is None:
         pytest.skip("neither docker-compose nor `docker compose` is installed")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "PROMOTER_SECRETS_DIR": str(secrets_dir),
-        "PROMOTER_S3_BUCKET": "promoter-test",
-    }
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "PROMOTER_SECRETS_DIR": str(secrets_dir), "PROMOTER_S3_BUCKET": "promoter-test"}
     args = [*command, "--project-directory", str(REPO)]
     for name in files:
         args += ["-f", str(REPO / name)]
     quiet = subprocess.run([*args, "config", "-q"], env=env, capture_output=True, text=True)
     assert quiet.returncode == 0, quiet.stderr
-    resolved = yaml.safe_load(
-        subprocess.run(
-            [*args, "config"], env=env, capture_output=True, text=True, check=True
-        ).stdout
-    )
+    resolved = yaml.safe_load(subprocess.run([*args, "config"], env=env, capture_output=True,
+                                             text=True, check=True).stdout)
     registry = resolved["services"]["registry"]
-    template = next(
-        v
-        for v in registry["volumes"]
-        if (v["target"] if isinstance(v, dict) else v.split(":")[1]) == "/etc/promoter/registry.yml"
-    )
+    template = next(v for v in registry["volumes"]
+                    if (v["target"] if isinstance(v, dict) else v.split(":")[1])
+                    == "/etc/promoter/registry.yml")
     source = template["source"] if isinstance(template, dict) else template.split(":")[0]
     expected = "registry-s3.yml" if "compose.s3.yaml" in files else "registry.yml"
     assert Path(source) == REPO / "deploy" / expected
@@ -597,19 +506,10 @@ def test_hadolint_finds_nothing_in_the_dockerfile(tmp_path):
         hadolint = Path(found)
     # No user or project config, no inline ignores: the Dockerfile itself must be clean.
     result = subprocess.run(
-        [
-            str(hadolint),
-            "--no-color",
-            "--disable-ignore-pragma",
-            "--failure-threshold",
-            "style",
-            str(REPO / "Dockerfile"),
-        ],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-    )
+        [str(hadolint), "--no-color", "--disable-ignore-pragma", "--failure-threshold",
+         "style", str(REPO / "Dockerfile")],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True, text=True)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
@@ -622,20 +522,16 @@ def dockerfile_instructions() -> list[str]:
 
 def test_image_code_is_roots_and_the_runtime_user_is_numeric():
     instructions = dockerfile_instructions()
-    assert not any(re.match(r"(COPY|ADD)\b.*--chown", line) for line in instructions), (
+    assert not any(re.match(r"(COPY|ADD)\b.*--chown", line) for line in instructions), \
         "the runtime user must not own (and so be able to change) the code"
-    )
     user_at = max(i for i, line in enumerate(instructions) if line.startswith("USER "))
     copy_at = max(i for i, line in enumerate(instructions) if line.startswith("COPY "))
     assert copy_at < user_at, "code is copied as root, then the image switches user"
     assert re.fullmatch(r"USER \d+(:\d+)?", instructions[user_at])
     healthcheck = next(line for line in instructions if line.startswith("HEALTHCHECK"))
     assert "urllib" in healthcheck and "http://127.0.0.1:8000/healthz" in healthcheck
-    assert any(
-        '"/app/deploy/entrypoint.sh"' in line
-        for line in instructions
-        if line.startswith("ENTRYPOINT")
-    )
+    assert any('"/app/deploy/entrypoint.sh"' in line for line in instructions
+               if line.startswith("ENTRYPOINT"))
 
 
 def docker_excluded(path: str, patterns: list[str]) -> bool:
@@ -658,7 +554,7 @@ def docker_excluded(path: str, patterns: list[str]) -> bool:
                 out, i = out + "[^/]", i + 1
             elif pattern[i] == "[":
                 end = pattern.index("]", i)
-                out, i = out + pattern[i : end + 1], end + 1
+                out, i = out + pattern[i:end + 1], end + 1
             else:
                 out, i = out + re.escape(pattern[i]), i + 1
         return re.compile(out)
@@ -675,34 +571,18 @@ def docker_excluded(path: str, patterns: list[str]) -> bool:
 
 
 def test_dockerignore_keeps_state_secrets_and_caches_out_of_the_image():
-    patterns = [
-        line.strip()
-        for line in (REPO / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    for path in (
-        ".git/HEAD",
-        ".run/promoter.sqlite3",
-        ".venv/bin/python",
-        ".env",
-        "promoter/.env",
-        "token.key",
-        "registries/fixtures/token.key",
-        "deploy/tls/server.pem",
-        "db.sqlite3",
-        ".run/promoter.sqlite3-wal",
-        "staticfiles/css/app.css",
-        "registries/__pycache__/models.cpython-313.pyc",
-        "secrets/secret_key",
-        ".pytest_cache/v/cache",
-        "tests/conftest.py",
-    ):
+    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    for path in (".git/HEAD", ".run/promoter.sqlite3", ".venv/bin/python", ".env",
+                 "promoter/.env", "token.key", "registries/fixtures/token.key",
+                 "deploy/tls/server.pem", "db.sqlite3", ".run/promoter.sqlite3-wal",
+                 "staticfiles/css/app.css", "registries/__pycache__/models.cpython-313.pyc",
+                 "secrets/secret_key", ".pytest_cache/v/cache", "tests/conftest.py"):
         assert docker_excluded(path, patterns), f"{path} would be in the image"
     needed = [REPO / name for name in ("manage.py", "pyproject.toml")]
     for top in ("accounts", "api", "promoter", "registries", "static", "templates", "deploy"):
-        needed += [
-            p for p in (REPO / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts
-        ]
+        needed += [p for p in (REPO / top).rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts]
     for path in needed:
         relative = path.relative_to(REPO).as_posix()
         assert not docker_excluded(relative, patterns), f"{relative} would be missing"
@@ -715,44 +595,23 @@ def test_gunicorn_config_reads_the_environment_and_logs_no_query(tmp_path):
     (tmp_path / "app.py").write_text(
         "def app(environ, start_response):\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [b'ok']\n"
-    )
+        "    return [b'ok']\n")
     home = tmp_path / "home"
     home.mkdir()
     port = free_port()
     log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "PROMOTER_BIND": f"127.0.0.1:{port}",
-        "PROMOTER_WEB_WORKERS": "3",
-    }
+    env = {**os.environ, "HOME": str(home), "PROMOTER_BIND": f"127.0.0.1:{port}",
+           "PROMOTER_WEB_WORKERS": "3"}
     env.pop("XDG_RUNTIME_DIR", None)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                "deploy/gunicorn.conf.py",
-                "--chdir",
-                str(tmp_path),
-                "app:app",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py",
+             "--chdir", str(tmp_path), "app:app"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/", process, log)
-        answer = requests.get(
-            f"http://127.0.0.1:{port}/api/promotions/list?key=QUERYKEY",
-            headers={"Referer": "http://portal/?key=REFERERKEY"},
-            timeout=5,
-        )
+        answer = requests.get(f"http://127.0.0.1:{port}/api/promotions/list?key=QUERYKEY",
+                              headers={"Referer": "http://portal/?key=REFERERKEY"}, timeout=5)
         assert answer.status_code == 200
         time.sleep(0.3)  # let every worker finish booting
     finally:
