@@ -357,7 +357,7 @@ def registry_for_path(path: str) -> tuple[Registry, str] | None:
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # "b<microseconds>.<id>": rows before (older than) that row; "a…": rows after (newer).
-_CURSOR = re.compile(r"^([ab])(\d{1,20})\.(\d{1,20})$")
+_CURSOR = re.compile(r"^([ab])(\d{1,18})\.(\d{1,18})$")  # ids within a bigint
 
 
 @dataclass
