@@ -106,15 +106,21 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
-        # Let queued promotions finish, then count their outcomes.
+        # Let queued promotions finish (bounded), then count what History and the list show.
+        accepted = sum(1 for kind, status, _ in results if kind == "promote" and status == 202)
         outcome = Counter()
-        time.sleep(5)
-        listing = requests.get(
-            run.url + "/api/promotions/list?fromFeed=devdocker",
-            auth=("Admin", PASSWORD),
-            timeout=60,
-        ).json()
-        promoted = sum(len(item["promotions"]) for item in listing)
+        promoted = 0
+        wait_until = time.monotonic() + 120
+        while True:
+            listing = requests.get(
+                run.url + "/api/promotions/list?fromFeed=devdocker",
+                auth=("Admin", PASSWORD),
+                timeout=60,
+            ).json()
+            promoted = sum(len(item["promotions"]) for item in listing)
+            if promoted >= accepted or time.monotonic() > wait_until:
+                break
+            time.sleep(1)
         for _, status, _ in results:
             outcome["5xx" if status >= 500 else "error" if status < 0 else str(status)] += 1
         latencies = sorted(d for _, _, d in results)
@@ -132,7 +138,13 @@ def main() -> None:
         by_kind = Counter(kind for kind, _, _ in results)
         print("by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
         print("statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(outcome.items())))
-        print(f"succeeded promotions recorded: {promoted}")
+        print(f"succeeded promotions recorded: {promoted} of {accepted} accepted (202)")
+        for kind in sorted(by_kind):
+            times = sorted(d for k, _, d in results if k == kind)
+            print(
+                f"  {kind}: median {statistics.median(times) * 1000:.0f} ms, "
+                f"p95 {times[int(len(times) * 0.95)] * 1000:.0f} ms"
+            )
         print(f"5xx: {outcome.get('5xx', 0)}  connection errors: {outcome.get('error', 0)}")
     finally:
         run.stop()

@@ -95,6 +95,12 @@ def validate_endpoint(value: str) -> None:
         )
 
 
+def split_repository(repository: str) -> tuple[str, str]:
+    """`team/tools/api` -> ("team/tools", "api"): ProGet's group and package name."""
+    group, _, package = repository.rpartition("/")
+    return group, package
+
+
 class RegistryQuerySet(models.QuerySet):
     def restrict(self, principal, permission: str) -> RegistryQuerySet:
         """The registries on which `principal` holds `permission`: the one choke point for
@@ -201,6 +207,10 @@ class Repository(models.Model):
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="repositories")
     name = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Counters kept by registries.records (and recounted by sync), so the registry pages
+    # never aggregate every tag on a request.
+    tag_count = models.IntegerField(default=0)
+    total_size = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
@@ -230,6 +240,10 @@ class Tag(models.Model):
     class Meta:
         ordering = ["-pushed_at", "name"]
         constraints = [models.UniqueConstraint(fields=["repository", "name"], name="unique_tag")]
+        # The repository page's order, so a page of 50 is read off the index, not sorted.
+        indexes = [
+            models.Index(fields=["repository", "-pushed_at", "name"], name="tag_repo_pushed_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.name}"
@@ -319,7 +333,17 @@ class HistoryEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["repository", "digest"])]
+        # The tag page's History is two ordered, limited reads: this tag in this registry,
+        # and this image (digest) in every registry; each walks one of these in order.
+        indexes = [
+            models.Index(
+                fields=["repository", "registry", "tag", "-created_at", "-id"],
+                name="history_tag_idx",
+            ),
+            models.Index(
+                fields=["repository", "digest", "-created_at", "-id"], name="history_image_idx"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_event_id"],
@@ -352,6 +376,10 @@ class Promotion(models.Model):
     source = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="promotions_out")
     target = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="promotions_in")
     repository = models.CharField(max_length=255)
+    # The repository split ProGet's way (group/package), stored so the API's filters are
+    # index lookups; set from `repository` on save.
+    group_name = models.CharField(max_length=255, blank=True, db_index=True)
+    package_name = models.CharField(max_length=255, blank=True, db_index=True)
     # The tag promoted; for a promotion by digest the newest tag pointing at it, "" if none.
     tag = models.CharField(max_length=128, blank=True)
     digest = models.CharField(max_length=140)
@@ -389,6 +417,14 @@ class Promotion(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Keyset pages of the promotions list, the API list (succeeded, newest first) and
+        # the recent promotions of one registry read these in order.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="promotion_newest_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="promotion_status_idx"),
+            models.Index(fields=["source", "-created_at", "-id"], name="promotion_source_idx"),
+            models.Index(fields=["target", "-created_at", "-id"], name="promotion_target_idx"),
+        ]
         constraints = [
             # One running promotion per target tag: the lock that serializes them.
             models.UniqueConstraint(
@@ -400,6 +436,10 @@ class Promotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.name}/{self.repository}:{self.tag} -> {self.target.name}"
+
+    def save(self, *args, **kwargs):
+        self.group_name, self.package_name = split_repository(self.repository)
+        super().save(*args, **kwargs)
 
     @property
     def image_label(self) -> str:
@@ -645,3 +685,25 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.webhook}"
+
+
+class ImageFacts(models.Model):
+    """What the tag page shows of one manifest, read once from the registry.
+
+    Manifests and configs are immutable by digest, so a row never goes stale: the tag page
+    reads the registry only for digests it has not seen.
+    """
+
+    digest = models.CharField(max_length=140, unique=True)
+    media_type = models.CharField(max_length=128)
+    # An image (or a nested index): {"images": [{"platform", "digest", "size", "layers",
+    # "labels", "created"}]}; a top index: {"children": [{"digest", "platform", "index",
+    # "attestation"}]}, each child's images in its own row.
+    facts = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "image facts"
+
+    def __str__(self) -> str:
+        return self.digest

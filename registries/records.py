@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Count, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.permissions import Principal
@@ -73,8 +75,11 @@ def tag_upsert(
             platforms=summary.platforms,
             pushed_at=now,
         )
+        _count(repo.pk, tags=1, size=summary.size)
         return created, ""
     old = existing.digest
+    if existing.size != summary.size:
+        _count(repo.pk, tags=0, size=summary.size - existing.size)
     if old != summary.digest:
         if remember_previous:
             existing.previous_digest = old
@@ -101,6 +106,8 @@ def tag_remove(*, registry: Registry, repository: str, tag: str) -> Tag | None:
     found.delete()
     if not repo.tags.exists() and not repo.images.exists():
         repo.delete()
+    else:
+        _count(repo.pk, tags=-1, size=-found.size)
     return found
 
 
@@ -163,3 +170,19 @@ def repository_prune(*, registry: Registry, repository: str) -> bool:
         registry=registry, name=repository, tags__isnull=True, images__isnull=True
     ).delete()
     return bool(deleted)
+
+
+def _count(repository_id: int, *, tags: int, size: int) -> None:
+    # One UPDATE in the caller's transaction, so the counters move with the tag row.
+    Repository.objects.filter(pk=repository_id).update(
+        tag_count=F("tag_count") + tags, total_size=F("total_size") + size
+    )
+
+
+def repository_counts_refresh(*, registry: Registry) -> int:
+    """Recount the tag counters of a registry's repositories (sync calls it); returns rows."""
+    tags = Tag.objects.filter(repository=OuterRef("pk")).order_by().values("repository")
+    return Repository.objects.filter(registry=registry).update(
+        tag_count=Coalesce(Subquery(tags.annotate(n=Count("pk")).values("n")), 0),
+        total_size=Coalesce(Subquery(tags.annotate(s=Sum("size")).values("s")), 0),
+    )

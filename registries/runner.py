@@ -14,6 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import F
+from django.dispatch import receiver
+from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from registries.connections import client_for, same_backing_host
@@ -29,6 +31,7 @@ from registries.oci.errors import (
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.outbox import promotion_data, webhook_event
 from registries.records import history_record, tag_upsert, untagged_record
+from registries.wakeup import PROMOTIONS, TASKS, notify
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,15 @@ MAX_ATTEMPTS = 3
 def stale_after() -> timedelta:
     """A running promotion without a heartbeat this long has lost its worker."""
     return timedelta(seconds=float(settings.PROMOTER_STALE_SECONDS))
+
+
+@receiver(task_enqueued, dispatch_uid="promoter-wake-worker")
+def _wake_worker(sender, **kwargs) -> None:
+    """A task was enqueued: wake an idle worker now rather than at its next poll."""
+    try:
+        notify(TASKS)
+    except DatabaseError:  # the task is stored; the worker's poll still finds it
+        log.warning("could not wake the worker", exc_info=True)
 
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes while a promotion runs
@@ -116,6 +128,7 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     heartbeat.start()
     try:
         counters, tags = _copy(promotion, live)
+        summary = live.get("summary")
     except (RegistryError, oci_manifest.ManifestInvalid) as exc:
         return _fail(promotion, _explain(promotion, exc), attempt=attempt)
     except Exception as exc:  # never leave a promotion "running" on a bug
@@ -126,7 +139,7 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     finally:
         stop_heartbeat.set()
         heartbeat.join(timeout=2)
-    return _succeed(promotion, counters, tags, attempt=attempt)
+    return _succeed(promotion, counters, tags, attempt=attempt, summary=summary)
 
 
 def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event, live: dict) -> None:
@@ -214,6 +227,12 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str]]:
         raise _Vanished() from exc
     except NameUnknown as exc:
         raise _Vanished() from exc
+    # What the index will say about the image, read from the source while the blobs move
+    # (same digest, same content), so describing it adds nothing to the promotion's time.
+    describer = threading.Thread(
+        target=_describe_into, args=(live, source, promotion), daemon=True, name="describe"
+    )
+    describer.start()
     try:
         tags = [promotion.tag]
         if promotion.by_digest:
@@ -229,7 +248,17 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str]]:
             copier.put_manifest(plan.top, tag)
     finally:
         _save_counters_quietly(promotion.pk, copier.counters)  # what was done, even on failure
+        describer.join(timeout=30)
     return copier.counters, tags
+
+
+def _describe_into(live: dict, source, promotion: Promotion) -> None:
+    try:
+        live["summary"] = describe_image(
+            client_for(source), source.backing_path(promotion.repository), promotion.digest
+        )
+    except Exception:  # informative only: _succeed falls back to the index or the target
+        log.info("could not describe %s from the source", promotion.digest, exc_info=True)
 
 
 class _Vanished(RegistryError):
@@ -299,17 +328,17 @@ def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> 
         log.warning(
             "promotion %s was taken over by another worker; not marking it failed", promotion.pk
         )
+    else:
+        notify(PROMOTIONS, str(promotion.pk))  # wakes an API request waiting for it
     promotion.refresh_from_db()
     return promotion
 
 
-def _succeed(
-    promotion: Promotion, counters: CopyCounters, tags: list[str], *, attempt: int
-) -> Promotion:
+def _summary_otherwise(promotion: Promotion, counters: CopyCounters) -> ImageSummary:
+    """The image's summary when the source could not be read during the copy."""
     target = promotion.target
-    summary = None
     try:
-        summary = describe_image(
+        return describe_image(
             client_for(target), target.backing_path(promotion.repository), promotion.digest
         )
     except RegistryError:
@@ -319,13 +348,25 @@ def _succeed(
         repository__name=promotion.repository,
         digest=promotion.digest,
     ).first()
-    if summary is None:
-        summary = ImageSummary(
-            promotion.digest,
-            promotion.media_type,
-            source_tag.size if source_tag else counters.bytes_total,
-            source_tag.platforms if source_tag else [],
-        )
+    return ImageSummary(
+        promotion.digest,
+        promotion.media_type,
+        source_tag.size if source_tag else counters.bytes_total,
+        source_tag.platforms if source_tag else [],
+    )
+
+
+def _succeed(
+    promotion: Promotion,
+    counters: CopyCounters,
+    tags: list[str],
+    *,
+    attempt: int,
+    summary: ImageSummary | None = None,
+) -> Promotion:
+    target = promotion.target
+    if summary is None or summary.digest != promotion.digest:
+        summary = _summary_otherwise(promotion, counters)
     with transaction.atomic():
         # Lock our claim: a reclaimed promotion is finished by the worker that owns it now,
         # so History gets exactly one Promoted event.
@@ -390,5 +431,6 @@ def _succeed(
             also=promotion.source,
             data=promotion_data(promotion),
         )
+        notify(PROMOTIONS, str(promotion.pk))  # delivered at commit, to a waiting request
     promotion.refresh_from_db()
     return promotion

@@ -34,6 +34,10 @@ from registries.oci.errors import (
 )
 from registries.oci.retry import RetryPolicy
 
+# HEAD checks and cross-repository mounts move no bytes: they run this many at once, while
+# streamed copies stay within the copier's `parallelism`.
+CHECK_PARALLELISM = 8
+
 
 @dataclass
 class ManifestNode:
@@ -180,6 +184,7 @@ class ImageCopier:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._referrers_api: bool | None = None  # does the target answer the referrers API?
+        self._streams = threading.BoundedSemaphore(self.parallelism)
 
     # --- blobs -----------------------------------------------------------------
     def _thread_clients(self) -> tuple[RegistryClient, RegistryClient]:
@@ -210,18 +215,20 @@ class ImageCopier:
         if self.same_host and target.mount_blob(self.target_path, digest, self.source_path):
             self._count("blobs_mounted", size)
             return
-        with source.open_blob(self.source_path, digest) as chunks:
+        with self._streams, source.open_blob(self.source_path, digest) as chunks:
             target.upload_blob(self.target_path, digest, chunks, size=size or None)
         self._count("blobs_copied", size)
 
     def copy_blobs(
         self, blobs: dict[str, int], optional: set[str] | frozenset = frozenset()
     ) -> None:
-        """Every blob present at the target, `parallelism` at a time; the first error wins.
+        """Every blob present at the target; the first error wins.
 
+        Checks and mounts run CHECK_PARALLELISM at once, streamed copies `parallelism`.
         `optional` blobs (foreign layers) are skipped when the source lacks them too."""
         todo = [(d, s) for d, s in blobs.items()]
-        with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="blob") as pool:
+        width = max(1, min(len(todo), max(self.parallelism, CHECK_PARALLELISM)))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="blob") as pool:
             futures = [pool.submit(self._copy_blob, d, s, d in optional) for d, s in todo]
             first_error = None
             for future in futures:

@@ -19,6 +19,7 @@ from registries.oci.errors import NameUnknown, RegistryError
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.records import (
     history_record,
+    repository_counts_refresh,
     tag_remove,
     tag_upsert,
     untagged_forget_parts,
@@ -345,6 +346,7 @@ def _sync_registry(registry: Registry, report: SyncReport) -> None:
             report.removed += 1
     report.removed += _sync_untagged(client, registry, seen)
     Repository.objects.filter(registry=registry, tags__isnull=True, images__isnull=True).delete()
+    repository_counts_refresh(registry=registry)  # heals counters moved outside the services
     Registry.objects.filter(pk=registry.pk).update(
         last_synced_at=timezone.now(), last_sync_error="; ".join(report.errors)[:2000]
     )

@@ -163,7 +163,7 @@ def promotion_run_again(request: HttpRequest, promotion_id: int) -> HttpResponse
 @require_GET
 def promotion_list(request: HttpRequest) -> HttpResponse:
     page = selectors.promotion_list(
-        principal=Principal.from_request(request), page=request.GET.get("page", 1)
+        principal=Principal.from_request(request), cursor=request.GET.get("cursor", "")[:64]
     )
     if not page.object_list and signed_out(request):
         # Anonymous sees nothing here: "No promotions yet" would be wrong, signing in is right.

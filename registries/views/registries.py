@@ -102,7 +102,7 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
     }
     if tab == "history":
         context["history"] = selectors.tag_history(
-            principal=principal, tag=tag_obj, page=request.GET.get("page", 1)
+            principal=principal, tag=tag_obj, cursor=request.GET.get("cursor", "")[:64]
         )
     else:
         context["image"] = tag_image(tag=tag_obj)

@@ -1,17 +1,21 @@
-"""`manage.py worker`: django-tasks-db's db_worker, made to survive database restarts."""
+"""`manage.py worker`: django-tasks-db's db_worker, woken at once by an enqueue (LISTEN/NOTIFY
+on PostgreSQL, a watch on the database file on SQLite), surviving database restarts."""
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from registries.management.duties import Duties, tick_seconds
+from registries.wakeup import TASKS, Waiter
 
 logger = logging.getLogger("django_tasks_db")
 MAX_BACKOFF = 5.0
@@ -41,7 +45,7 @@ class ResilientWorker(Worker):
         delay = 0.5
         while self.running:
             try:
-                super().run()
+                self._loop()
                 return  # batch mode or --max-tasks reached
             except (OperationalError, InterfaceError) as exc:
                 logger.warning(
@@ -52,6 +56,47 @@ class ResilientWorker(Worker):
                 _close_connections()
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+
+    def _loop(self) -> None:
+        """Claim and run ready tasks; between them wait for a wake-up, at most `interval`."""
+        logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
+        if self.startup_delay and self.interval:
+            time.sleep(random.random())  # workers started together do not poll in step
+        waiter = Waiter(TASKS, dedicated=True)
+        try:
+            while self.running:
+                waiter.listen()  # before looking, so an enqueue in between still wakes us
+                close_old_connections()
+                task_result, looked = self._claim_next()
+                if task_result is not None:
+                    self.run_task(task_result)
+                if self.batch and looked and task_result is None:
+                    return
+                if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
+                    return
+                close_old_connections()
+                if self.running and task_result is None:
+                    waiter.wait(self.interval)
+        finally:
+            waiter.close()
+
+    def _claim_next(self) -> tuple[DBTaskResult | None, bool]:
+        """The next ready task, claimed by this worker; (None, False) when the DB was locked."""
+        tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        if not self.process_all_queues:
+            tasks = tasks.filter(queue_name__in=self.queue_names)
+        if self.excluded_queue_names:
+            tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
+        with exclusive_transaction(tasks.db):
+            try:
+                task_result = tasks.get_locked()
+            except OperationalError as exc:
+                if is_locked_database_exception(exc):  # SQLite busy: look again soon
+                    return None, False
+                raise
+            if task_result is not None:
+                task_result.claim(self.worker_id)
+        return task_result, True
 
 
 def _close_connections() -> None:

@@ -229,3 +229,49 @@ def test_signature_tag_names_follow_cosign():
         f"sha256-{'ab' * 32}.sig.bak",
     ]
     assert signature_tags(tags, [digest]) == sorted(tags[:3])
+
+
+class _Gauge(FakeRegistry):
+    """Counts how many HEAD checks and uploads run at the same moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.lock = threading.Lock()
+        self.now = {"head": 0, "upload": 0}
+        self.peak = {"head": 0, "upload": 0}
+
+    def _during(self, kind: str):
+        import time
+
+        with self.lock:
+            self.now[kind] += 1
+            self.peak[kind] = max(self.peak[kind], self.now[kind])
+        time.sleep(0.05)
+        with self.lock:
+            self.now[kind] -= 1
+
+    def blob_size(self, repo, digest):
+        self._during("head")
+        return super().blob_size(repo, digest)
+
+    def upload_blob(self, repo, digest, chunks, *, size=None, chunk_size=None):
+        self._during("upload")
+        return super().upload_blob(repo, digest, chunks, size=size, chunk_size=chunk_size)
+
+
+def test_checks_run_wider_than_streams_and_streams_stay_within_parallelism():
+    from registries.oci.copy import CHECK_PARALLELISM
+
+    source, target = FakeRegistry(), _Gauge()
+    blobs = {}
+    for n in range(12):
+        data = f"blob-{n}".encode()
+        source.blobs[("dev/app", digest_of(data))] = data
+        blobs[digest_of(data)] = len(data)
+    engine = copier(source, target)  # parallelism=2
+    engine.copy_blobs(blobs)
+    assert all(("rc/app", d) in target.blobs for d in blobs)
+    assert target.peak["upload"] <= 2
+    assert 2 < target.peak["head"] <= CHECK_PARALLELISM

@@ -1,0 +1,135 @@
+"""Waking whoever waits on the database at once, instead of polling it.
+
+On PostgreSQL: LISTEN/NOTIFY (a notification sent inside a transaction is delivered at its
+commit). On SQLite (`make run`, one machine): every commit writes the database's
+write-ahead log, so a waiter watches that file's size and time (a stat, no query) and asks
+the database again only when it changed. Either way a waiter also looks again after its
+`timeout`, so a lost notification costs one interval, never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from django.db import connection
+
+log = logging.getLogger(__name__)
+
+TASKS = "promoter_tasks"  # a task was enqueued: the worker looks for work
+PROMOTIONS = "promoter_promotions"  # payload: the id of a promotion that finished
+SQLITE_WATCH_EVERY = 0.005  # seconds between two stats of the SQLite files
+
+
+def notify(channel: str, payload: str = "") -> None:
+    """Wake the listeners of `channel` (PostgreSQL); on SQLite the commit itself wakes them."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+
+
+class Waiter:
+    """Sleeps until `channel` is notified (or, on SQLite, the database is written) or a timeout.
+
+    `dedicated=True` listens on a connection of its own (the worker: Django may close its
+    connection between tasks); otherwise on Django's connection of this thread, for the
+    duration of one wait (a web request waiting for its promotion).
+    """
+
+    def __init__(self, channel: str, *, dedicated: bool = False) -> None:
+        self.channel = channel
+        self.dedicated = dedicated
+        self.postgres = connection.vendor == "postgresql"
+        self._conn = None
+        self._files: list[Path] = []
+        if not self.postgres:
+            name = str(connection.settings_dict.get("NAME") or "")
+            if name and name != ":memory:" and "mode=memory" not in name:
+                self._files = [Path(name + "-wal"), Path(name)]
+        self._seen = self._stamp()
+
+    # --- PostgreSQL -----------------------------------------------------------------
+    def listen(self) -> None:
+        """Start listening (before looking at the database, so no change slips between)."""
+        if not self.postgres or self._conn is not None:
+            return
+        try:
+            if self.dedicated:
+                import psycopg
+
+                params = connection.get_connection_params()
+                params.pop("cursor_factory", None)
+                params.pop("context", None)
+                self._conn = psycopg.connect(**params, autocommit=True)
+            else:
+                connection.ensure_connection()
+                if connection.in_atomic_block:
+                    return  # LISTEN would wait for the commit: fall back to the timeout
+                self._conn = connection.connection
+            self._conn.execute(f'LISTEN "{self.channel}"')
+        except Exception as exc:  # a waiter that cannot listen still waits out its timeout
+            log.warning("cannot LISTEN on %s (%s); polling instead", self.channel, exc)
+            self._drop()
+
+    def close(self) -> None:
+        """Stop listening; Django's connection is left as it was found."""
+        if self._conn is None:
+            return
+        try:
+            if self.dedicated:
+                self._conn.close()
+            else:
+                self._conn.execute(f'UNLISTEN "{self.channel}"')
+                for _ in self._conn.notifies(timeout=0):  # drop what is still queued
+                    pass
+        except Exception:  # closing is best effort; a broken connection is discarded anyway
+            pass
+        self._conn = None
+
+    def _drop(self) -> None:
+        if self._conn is not None and self.dedicated:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+        self._conn = None
+
+    # --- waiting ----------------------------------------------------------------------
+    def wait(self, timeout: float, payload: str | None = None) -> bool:
+        """Block up to `timeout` seconds; True when woken (by `payload`, if one is given)."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self.postgres:
+            self.listen()
+            if self._conn is None:
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                return False
+            try:
+                while (remaining := deadline - time.monotonic()) > 0:
+                    for note in self._conn.notifies(timeout=remaining, stop_after=1):
+                        if payload is None or note.payload == payload:
+                            return True
+                return False
+            except Exception as exc:  # the database went away: listen again next time
+                log.warning("lost LISTEN on %s (%s)", self.channel, exc)
+                self._drop()
+                return False
+        while (remaining := deadline - time.monotonic()) > 0:
+            stamp = self._stamp()
+            if stamp != self._seen:
+                self._seen = stamp
+                return True
+            time.sleep(min(SQLITE_WATCH_EVERY, remaining))
+        return False
+
+    def _stamp(self) -> tuple:
+        stamp = []
+        for path in self._files:
+            try:
+                st = os.stat(path)
+                stamp.append((st.st_size, st.st_mtime_ns))
+            except OSError:
+                stamp.append(None)
+        return tuple(stamp)
