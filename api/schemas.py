@@ -41,6 +41,8 @@ from accounts import models as accounts
 from promoter.errors import Invalid
 from registries.models import COMMENT_MAX, PROMOTION_COUNTERS, Promotion, Registry
 
+PASSWORD_MAX = 1024  # characters of an external registry's password
+
 FEED_TYPE = "docker"  # every Promoter feed (registry) holds container images
 APPLICATION_NAME = "Promoter"
 # ProGet's system API names that mean "everything"; the others are Promoter's API areas.
@@ -315,9 +317,8 @@ class FeedUpdate(Body):
         None, json_schema_extra={"maxLength": _max_length(Registry, "username")}
     )
     """User name for an external registry."""
-    password: Line | None = Field(
-        None, json_schema_extra={"maxLength": _max_length(Registry, "password")}
-    )
+    # Stored encrypted (a longer column): the limit is on the password a person types.
+    password: Line | None = Field(None, json_schema_extra={"maxLength": PASSWORD_MAX})
     """Password for an external registry (never shown)."""
     alternate_names: list[Line] | None = None
     """ProGet's alternate names: Promoter's feeds have none, so only `[]`."""

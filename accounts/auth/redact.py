@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import re
 
-# key=, api_key=, apikey= in a query string (or a Referer holding one).
+# key=, api_key=, apikey= in a query string (or a Referer holding one), also URL-encoded
+# inside another parameter (the sign-in page's `next=/%3Fkey%3D…`).
 _KEY_RE = re.compile(r"(?i)([?&;](?:api_?key|key)=)[^&;\s\"']*")
+_ENCODED_KEY_RE = re.compile(r"(?i)((?:%3F|%26|%3B)(?:api_?key|key)%3D)(?:(?!%26|%3B)[^&;\s\"'])*")
 REDACTED = "[redacted]"
 LOGGERS = ("gunicorn.access", "django.server", "django.request")
 
 
 def redact_text(text: str) -> str:
     """`text` with the value of every key= query parameter replaced."""
-    return _KEY_RE.sub(rf"\g<1>{REDACTED}", text)
+    text = _KEY_RE.sub(rf"\g<1>{REDACTED}", text)
+    return _ENCODED_KEY_RE.sub(rf"\g<1>{REDACTED}", text)
 
 
 def _clean(value: object) -> object:

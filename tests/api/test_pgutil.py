@@ -480,4 +480,7 @@ def test_progets_form_and_multipart_promote_with_the_key_field(gunicorn, pgutil,
         timeout=30,
     )
     [package] = listed.json()
-    assert [p["comments"] for p in package["promotions"]] == ["form", "form"]
+    # The second call asked for what the first had done: "already there", the same
+    # promotion, no second one (issue 11).
+    assert [p["comments"] for p in package["promotions"]] == ["form"]
+    assert form.json()["id"] == multipart.json()["id"]

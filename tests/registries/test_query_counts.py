@@ -181,7 +181,7 @@ def test_history_pages_link_to_each_other_by_cursor(client, pipeline):
     first = client.get(url, {"tab": "history"}).content.decode()
     cursor = _older_link(first)
     second = client.get(url, {"tab": "history", "cursor": cursor}).content.decode()
-    rows = re.compile(r'<td><span title="([^"]+)">')  # each event's time
+    rows = re.compile(r'<td data-label="On"><time datetime="([^"]+)"')  # each event's time
     assert len(rows.findall(first)) == 20
     assert len(rows.findall(second)) == 20
     assert not set(rows.findall(first)) & set(rows.findall(second))

@@ -168,6 +168,7 @@ class Topology:
         return {
             "PROMOTER_SECRET_KEY": secrets.token_urlsafe(48),
             "PROMOTER_NOTIFY_SECRET": secrets.token_urlsafe(32),
+            "PROMOTER_CREDENTIALS_KEY": secrets.token_urlsafe(48),
             "PROMOTER_REGISTRY_HTTP_SECRET": secrets.token_hex(32),
             "PROMOTER_TOKEN_KEY": str(shared / "token.key"),
             "PROMOTER_TOKEN_CERT": str(shared / "token.crt"),

@@ -8,11 +8,20 @@ from tests.test_settings import refused, settings_of
 
 
 def test_postgres_without_a_credentials_key_refuses_to_start(tmp_path):
-    error = refused(tmp_path, DATABASE_URL="postgres://promoter:pw@db.example.com/prod")
-    assert error.endswith(
-        "ImproperlyConfigured: Set PROMOTER_CREDENTIALS_KEY (a long random string, the same "
-        "on every node): it encrypts the registry passwords stored in the database."
+    # Every other shared secret given, as on a real node: only the credentials key is missing.
+    (tmp_path / "token.key").write_text("key")
+    (tmp_path / "token.crt").write_text("cert")
+    error = refused(
+        tmp_path,
+        DATABASE_URL="postgres://promoter:pw@db.example.com/prod",
+        PROMOTER_SECRET_KEY="s" * 50,
+        PROMOTER_NOTIFY_SECRET="n" * 40,
+        PROMOTER_REGISTRY_HTTP_SECRET="h" * 40,
+        PROMOTER_TOKEN_KEY=str(tmp_path / "token.key"),
+        PROMOTER_TOKEN_CERT=str(tmp_path / "token.crt"),
     )
+    assert "ImproperlyConfigured: PROMOTER_CREDENTIALS_KEY is not set" in error
+    assert "encrypts the registry passwords" in error
     assert not (tmp_path / "data" / "credentials_key").exists()
 
 
