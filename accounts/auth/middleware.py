@@ -100,6 +100,10 @@ class ApiAuthenticationMiddleware:
             try:
                 principal = authenticate_request(request)
             except BadCredentials as exc:
+                if not request.path.startswith(API_PREFIX):
+                    # /health answers everyone (its documented answers have no 403); bad
+                    # credentials there just count for nothing.
+                    return self.get_response(request)
                 status = 429 if isinstance(exc, Throttled) else 403
                 response = JsonResponse({"error": f"authentication failed: {exc}"}, status=status)
                 if isinstance(exc, Throttled):
