@@ -65,8 +65,11 @@ run: $(VENV)/.installed system-run
 	$(PY) manage.py collectstatic --noinput -v 0
 	exec $(PY) manage.py run_promoter
 
+# One pytest-xdist worker per core, each with its own PostgreSQL and data dir
+# (tests/pgplugin.py). PYTEST_ARGS="-n 0 -k …" runs a few tests in one process: workers
+# take seconds to start.
 test: $(VENV)/.installed-test system-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

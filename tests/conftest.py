@@ -1,32 +1,95 @@
-"""Fixtures: the portal live on a loopback port over a real registry with token auth."""
+"""Fixtures: the settings every test starts from, the make-run data (`demo_db`), and the
+portal live on a loopback port over a real registry with token auth (`portal`, `demo`).
+
+Markers (declared in pyproject, all run by `make test`): `e2e` is added here to every test
+that uses a live server, a real registry or the real worker; `browser` to every test that
+drives Chromium; `slow` is set by hand on tests that take more than about 5 seconds.
+"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
+from tests.support.accounts import PASSWORD, user_with
 from tests.support.images import push_image
+from tests.support.inflight import InFlight
 from tests.support.net import free_port
+from tests.support.runner import worker_env
+from tests.support.wait import wait_for
 
-# One Chromium for the whole session (browser, page fixtures; login, screenshot helpers).
+# One Chromium per test process (browser, page fixtures; login, screenshot helpers).
 pytest_plugins = ["tests.browser_support"]
 
-PASSWORD = "correct horse battery staple"
+# Re-exported: tests import these from here (new code: from tests.support…).
+__all__ = ["PASSWORD", "user_with", "wait_for"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Fixtures whose use makes a test end-to-end: a live server, a real registry, a real worker.
+E2E_FIXTURES = {
+    "live_server",
+    "portal",
+    "registry",
+    "token_registry",
+    "fresh_registry",
+    "real_worker",
+}
+BROWSER_FIXTURES = {"browser", "page"}
+
+IMMEDIATE_TASKS = {
+    "default": {
+        "BACKEND": "django.tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": ["default", "promotions"],
+    }
+}
+DATABASE_TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "promotions"]}
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+    # Slow tests first (otherwise in order): under xdist they start early on different
+    # workers instead of one of them finishing alone while the others idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def fast_password_hashing():
-    """PBKDF2 on every token request makes each skopeo push seconds slower; tests use MD5."""
+def suite_settings():
+    """What the suite changes in the settings, for the whole session (undone at its end).
+
+    - TASKS: an enqueued promotion runs at once in the caller's thread (ImmediateBackend),
+      so a test, or the live server answering the API, sees it finished. The settings'
+      default is the database backend `make run` uses; `real_worker` switches back to it and
+      runs the real worker process, `queued_only` makes promotions wait for the test.
+    - PASSWORD_HASHERS: PBKDF2 on every token request makes each skopeo push seconds
+      slower; tests use MD5.
+    - PROMOTER_REGISTRY_URL/HOST: a closed port (nothing may listen on 9 without root), so a
+      test that forgot the `portal` fixture fails instead of reaching a developer's registry
+      on the default port 5000.
+    """
+    from django.conf import settings
     from django.test import override_settings
 
-    override = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    if not settings.configured:  # `-p no:django` (tests/registries/oci): nothing to change
+        yield
+        return
+    override = override_settings(
+        TASKS=IMMEDIATE_TASKS,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        PROMOTER_REGISTRY_URL="http://127.0.0.1:9",
+        PROMOTER_REGISTRY_HOST="127.0.0.1:9",
+    )
     override.enable()
     yield
     override.disable()
@@ -35,7 +98,7 @@ def fast_password_hashing():
 @pytest.fixture(scope="session")
 def portal(live_server, tmp_path_factory):
     """The bundled registry (token auth + notifications to the live portal), wired into settings."""
-    from django.conf import settings
+    from django.test import override_settings
 
     from registries.bundled import BackingRegistry, write_bundled_registry_config
 
@@ -50,19 +113,30 @@ def portal(live_server, tmp_path_factory):
     )
     registry = BackingRegistry(config, port=port)
     registry.start()
-    settings.PROMOTER_REGISTRY_URL = registry.url
-    settings.PROMOTER_REGISTRY_HOST = f"127.0.0.1:{port}"
+    in_flight = InFlight()
+    in_flight.connect()
+    wired = override_settings(
+        PROMOTER_REGISTRY_URL=registry.url, PROMOTER_REGISTRY_HOST=f"127.0.0.1:{port}"
+    )
+    wired.enable()
     try:
-        yield Portal(url=live_server.url, registry=registry, hostport=f"127.0.0.1:{port}")
+        yield Portal(
+            url=live_server.url,
+            registry=registry,
+            hostport=f"127.0.0.1:{port}",
+            in_flight=in_flight,
+        )
     finally:
+        wired.disable()
         registry.stop()
 
 
 class Portal:
-    def __init__(self, *, url: str, registry, hostport: str) -> None:
+    def __init__(self, *, url: str, registry, hostport: str, in_flight: InFlight) -> None:
         self.url = url
         self.registry = registry
         self.hostport = hostport
+        self.in_flight = in_flight  # requests the live server is answering now
 
     def ref(self, registry: str, repository: str, tag: str) -> str:
         """docker:// reference for skopeo."""
@@ -70,14 +144,42 @@ class Portal:
 
 
 @pytest.fixture
-def demo(portal, transactional_db):
-    """Built-in tasks, Admin, and devdocker → rcdocker → proddocker (the make-run setup)."""
+def fresh_registry(tmp_path_factory):
+    """Factory: fresh_registry() starts a real plain registry (no auth, no notifications) on a
+    free port, for this test only; every one started is stopped after the test."""
+    from tests.support.registry import start_registry
+
+    started = []
+
+    def start():
+        started.append(start_registry(tmp_path_factory.mktemp("registry")))
+        return started[-1]
+
+    yield start
+    for backing in started:
+        backing.stop()
+
+
+@pytest.fixture
+def demo_db(db):
+    """The make-run data only: built-in tasks, Admin (password PASSWORD) and
+    devdocker → rcdocker → proddocker. No registry, no live server."""
     from registries.bootstrap import admin_ensure, demo_ensure, tasks_ensure
 
     tasks_ensure()
     admin_ensure(PASSWORD)
     demo_ensure()
-    return portal
+
+
+@pytest.fixture
+def demo(demo_db, portal, transactional_db):
+    """`demo_db` committed, with the live portal over the bundled registry; returns the Portal."""
+    yield portal
+    # The registry's notifications reach the live server a moment after the push or delete
+    # that caused them. One still being answered when the test's database is flushed can
+    # deadlock with the flush's TRUNCATE, which then leaves this test's rows to the next
+    # test. Let the requests in flight finish first (flushed after this teardown).
+    portal.in_flight.wait_idle(timeout=15)
 
 
 @pytest.fixture
@@ -89,44 +191,6 @@ def admin_creds() -> str:
 def unique_repo() -> str:
     """A repository name no other test uses (the registry outlives each test's database)."""
     return f"team/app-{uuid.uuid4().hex[:10]}"
-
-
-def user_with(
-    task: str | None = None,
-    *,
-    registry: str | None = None,
-    username: str | None = None,
-    restrict: bool = False,
-):
-    """A user (password PASSWORD) holding `task` on one registry or all."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.models import Privilege, Task
-    from registries.models import Registry
-
-    username = username or f"user-{uuid.uuid4().hex[:8]}"
-    users = get_user_model()
-    user = users.objects.filter(username=username).first() or users.objects.create_user(
-        username, password=PASSWORD
-    )
-    if task:
-        Privilege.objects.create(
-            task=Task.objects.get(name=task),
-            user=user,
-            registry=Registry.objects.get(name=registry) if registry else None,
-            effect=Privilege.Effect.RESTRICT if restrict else Privilege.Effect.GRANT,
-        )
-    return user
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):
-    """Poll `predicate` until truthy (bounded); returns its last value."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 @pytest.fixture
@@ -157,29 +221,16 @@ def queued_only(settings):
 
 @pytest.fixture
 def real_worker(portal, transactional_db, settings):
-    """The real django-tasks-db worker in its own process, on the test database."""
-    from django.db import connection
+    """The real django-tasks-db worker in its own process, on the test database.
 
-    settings.TASKS = {
-        "default": {
-            "BACKEND": "django_tasks_db.DatabaseBackend",
-            "QUEUES": ["default", "promotions"],
-        }
-    }
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PROMOTER_TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-        "PROMOTER_REGISTRY_URL": settings.PROMOTER_REGISTRY_URL,
-        "PROMOTER_REGISTRY_HOST": settings.PROMOTER_REGISTRY_HOST,
-        "PROMOTER_DATA_DIR": str(settings.DATA_DIR),
-    }
-    root = Path(__file__).resolve().parent.parent
+    Promotions go through the database queue (as in production) instead of running in the
+    caller's thread: this fixture sets TASKS back to the database backend for its test.
+    """
+    settings.TASKS = DATABASE_TASKS
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(root / "manage.py"),
+            str(ROOT / "manage.py"),
             "worker",
             "--queue-name",
             "*",
@@ -187,8 +238,8 @@ def real_worker(portal, transactional_db, settings):
             "0.2",
             "--no-startup-delay",
         ],
-        env=env,
-        cwd=root,
+        env=worker_env(),
+        cwd=ROOT,
         start_new_session=True,
     )
     yield proc
@@ -198,8 +249,3 @@ def real_worker(portal, transactional_db, settings):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
-
-
-def http(portal, method: str, path: str, **kwargs) -> requests.Response:
-    kwargs.setdefault("timeout", 30)
-    return requests.request(method, portal.url + path, **kwargs)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from tests.support.images import push_image
 from tests.support.runner import PASSWORD, Run
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_run_serves_the_demo_shows_a_push_within_two_seconds_and_stops_cleanly(tmp_path):
     data = tmp_path / "data"
     run = Run(data)

@@ -8,19 +8,14 @@ import pytest
 
 from accounts.models import ApiKey, Privilege, Task
 from tests.browser_support import login, screenshot
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def site(live_server, transactional_db):
+def site(demo_db, live_server):
     """The live portal with the make-run setup (no registry needed for these pages)."""
-    from registries.bootstrap import admin_ensure, demo_ensure, tasks_ensure
-
-    tasks_ensure()
-    admin_ensure(PASSWORD)
-    demo_ensure()
     return live_server
 
 
@@ -33,6 +28,7 @@ def test_sign_in_page_rejects_a_wrong_password(page, site):
     assert page.get_by_role("alert").filter(has_text="not correct").is_visible()
 
 
+@pytest.mark.slow
 def test_administrator_creates_task_grants_it_and_makes_a_feed_key(page, site):
     url = site.url
     login(page, url, "Admin", PASSWORD)

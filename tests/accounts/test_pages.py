@@ -10,7 +10,7 @@ from django.test import Client
 
 from accounts.models import ApiKey, Privilege, Task
 from accounts.permissions import Principal
-from tests.accounts.helpers import grant, make_key, pipeline
+from tests.support.accounts import grant, make_key, pipeline
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from accounts.permissions import Principal
 from accounts.services import api_key_revoke
 from promoter.errors import Invalid
 from registries.models import Registry
-from tests.accounts.helpers import expire, grant, make_key, pipeline
+from tests.support.accounts import expire, grant, make_key, pipeline
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from accounts.permissions import Principal
 from accounts.services import api_key_revoke
 from accounts.tokens import libtrust_kid
 from registries.models import HistoryEvent, Registry
-from tests.accounts.helpers import expire, grant, make_key
-from tests.conftest import PASSWORD, user_with, wait_for
+from tests.support.accounts import PASSWORD, expire, grant, make_key, user_with
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

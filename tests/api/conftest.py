@@ -3,12 +3,13 @@ tiny client that talks plain HTTP to the live portal."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import requests
 
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
+from tests.support.accounts import key_secret as make_key
+
+__all__ = ["Api", "make_key"]  # make_key(kind, *, feeds=…, …) -> the raw secret
 
 
 class Api:
@@ -34,30 +35,6 @@ class Api:
 
     def anonymous(self) -> Api:
         return Api(self.url, key="")
-
-
-def make_key(
-    kind: str = "system", *, user=None, feeds=(), permissions=(), areas=(), name=None
-) -> str:
-    """A key created through accounts.services (the page's way); returns the raw secret.
-
-    `areas`: a system key limited to these API areas (none: full control)."""
-    from accounts.permissions import Principal
-    from accounts.services import api_key_create
-    from registries.models import Registry
-
-    personal = kind == "personal" and user is not None
-    actor = Principal(user=user) if personal else Principal.promoter()
-    _, raw = api_key_create(
-        name=name or f"key-{uuid.uuid4().hex[:6]}",
-        kind=kind,
-        user=user,
-        actor=actor,
-        registries=list(Registry.objects.filter(name__in=feeds)),
-        permissions=permissions,
-        areas=areas,
-    )
-    return raw
 
 
 @pytest.fixture

@@ -21,9 +21,10 @@ from registries.models import HistoryEvent, Promotion, Registry, Repository, Tag
 from registries.oci.copy import ImageCopier
 from registries.runner import promotion_execute
 from registries.services.promotions import promotion_request, promotion_retry
-from tests.conftest import wait_for
 from tests.support.faultproxy import FaultPolicy, FaultProxy
 from tests.support.images import push_image, skopeo_inspect_raw
+from tests.support.runner import worker_env
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -60,15 +61,9 @@ def quick_backoff(settings):
 
 
 @pytest.fixture
-def hosts(demo, tmp_path_factory):
+def hosts(demo_db, fresh_registry):
     """Two plain registries (no auth); returns their BackingRegistry objects."""
-    from tests.support.registry import start_registry
-
-    a = start_registry(tmp_path_factory.mktemp("fault-a"))
-    b = start_registry(tmp_path_factory.mktemp("fault-b"))
-    yield a, b
-    a.stop()
-    b.stop()
+    return fresh_registry(), fresh_registry()
 
 
 def external(name: str, url: str, validated: bool = False) -> Registry:
@@ -306,20 +301,10 @@ class Worker:
 def workers(portal, transactional_db, settings) -> Iterator:
     """Factory: workers(**env) starts a real worker on the test database; all stop after."""
     settings.TASKS = DB_TASKS
-    db = connection.settings_dict
     started: list[Worker] = []
 
     def start(**extra: str) -> Worker:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "PROMOTER_TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-            "PROMOTER_REGISTRY_URL": settings.PROMOTER_REGISTRY_URL,
-            "PROMOTER_REGISTRY_HOST": settings.PROMOTER_REGISTRY_HOST,
-            "PROMOTER_DATA_DIR": str(settings.DATA_DIR),
-            **extra,
-        }
-        started.append(Worker(env))
+        started.append(Worker(worker_env(**extra)))
         return started[-1]
 
     yield start
@@ -327,6 +312,7 @@ def workers(portal, transactional_db, settings) -> Iterator:
         worker.stop()
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_promotion_is_reclaimed_and_finished_by_a_fresh_worker(
     demo, hosts, workers, unique_repo, tmp_path, settings
 ):
@@ -398,9 +384,9 @@ def test_reconcile_restores_the_index_after_lost_notifications(demo, pushed, adm
 # -- the database restarts ---------------------------------------------------------------
 
 
-def test_web_and_worker_recover_from_a_database_restart(demo, pushed, workers, admin_creds):
-    from tests.pgplugin import pg_restart
-
+def test_web_and_worker_recover_from_a_database_restart(
+    demo, pushed, workers, admin_creds, postgres_server
+):
     repo, info = pushed
     worker = workers()
     auth = tuple(admin_creds.split(":", 1))
@@ -408,7 +394,7 @@ def test_web_and_worker_recover_from_a_database_restart(demo, pushed, workers, a
 
     while_down: list[requests.Response] = []
     # Down for 2 s: the worker's 0.2 s poll loop meets refused connections many times.
-    pg_restart(
+    postgres_server.restart(
         down_for=2,
         during=lambda: while_down.append(requests.get(f"{demo.url}/healthz", timeout=10)),
     )
@@ -442,6 +428,8 @@ def test_web_and_worker_recover_from_a_database_restart(demo, pushed, workers, a
 # -- make run supervises its processes ---------------------------------------------------
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_make_run_restarts_a_killed_worker(tmp_path):
     from tests.support.runner import Run, _descendants
 

@@ -8,14 +8,16 @@ import pytest
 import requests
 
 from registries.models import HistoryEvent, Promotion, Registry, Tag
-from tests.conftest import PASSWORD, wait_for
+from tests.support.accounts import PASSWORD
 from tests.support.images import push_image
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOURCES = 10
 REQUESTS = 50
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_api_promotions_lose_nothing(demo, admin_creds, tmp_path):
     # Ten General registries, each holding a different image as team/load:1.0; all of them
     # promote into the same target tag rcdocker/team/load:1.0.

@@ -8,7 +8,8 @@ from accounts.permissions import Principal
 from registries.models import Registry, Tag
 from registries.services.promotions import promotion_request
 from tests.browser_support import login
-from tests.conftest import PASSWORD, wait_for
+from tests.support.accounts import PASSWORD
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 

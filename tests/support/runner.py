@@ -1,4 +1,5 @@
-"""Runs `manage.py run_promoter` (what `make run` starts) as a subprocess on free ports."""
+"""Subprocesses of the suite: `manage.py run_promoter` (what `make run` starts) on free
+ports, and the environment of a `manage.py worker` on the test database."""
 
 from __future__ import annotations
 
@@ -47,6 +48,24 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """Environment for a `manage.py worker` process on this test process's database,
+    registry and data dir, with the database task backend (what production runs)."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "PROMOTER_TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        "PROMOTER_REGISTRY_URL": settings.PROMOTER_REGISTRY_URL,
+        "PROMOTER_REGISTRY_HOST": settings.PROMOTER_REGISTRY_HOST,
+        "PROMOTER_DATA_DIR": str(settings.DATA_DIR),
+        **extra,
+    }
 
 
 class Run:

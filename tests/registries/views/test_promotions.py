@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import AuditEvent
 from registries.models import HistoryEvent, Promotion, Registry, Tag
-from tests.conftest import user_with
+from tests.support.accounts import user_with
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db  # `demo` makes a test transactional (a live server reads)
 
 
 def test_promote_form_posts_and_redirects_to_the_promotion(admin_client, indexed):
@@ -192,7 +192,7 @@ def test_manage_feed_clears_promote_to_with_the_empty_choice(admin_client):
     ).exists()
 
 
-def test_manage_feed_is_refused_without_the_privilege(client, demo):
+def test_manage_feed_is_refused_without_the_privilege(client, demo_db):
     client.force_login(user_with("View & Download Packages"))
     assert client.get("/registries/devdocker/manage").status_code == 403
     assert client.post("/registries/devdocker/manage", {"description": "x"}).status_code == 403

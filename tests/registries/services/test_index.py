@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from registries.models import HistoryEvent, Repository, Tag
-from tests.conftest import wait_for
 from tests.support.images import push_image
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,15 +61,13 @@ def test_multi_arch_push_records_platforms(demo, admin_creds, unique_repo, tmp_p
 
 
 @pytest.fixture
-def external(demo, tmp_path_factory):
+def external(demo_db, fresh_registry):
     """A second, plain registry (no auth, no notifications) registered as an external registry."""
     from registries.models import Registry
-    from tests.support.registry import start_registry
 
-    backing = start_registry(tmp_path_factory.mktemp("external"))
+    backing = fresh_registry()
     registry = Registry.objects.create(name="extdocker", endpoint=backing.url, namespace="mirror")
-    yield registry, backing
-    backing.stop()
+    return registry, backing
 
 
 def test_sync_registries_finds_new_changed_and_deleted_tags(external, unique_repo, tmp_path):
@@ -113,7 +111,7 @@ def test_sync_registries_finds_new_changed_and_deleted_tags(external, unique_rep
     assert HistoryEvent.objects.count() == before
 
 
-def test_sync_of_unreachable_registry_records_the_error(demo):
+def test_sync_of_unreachable_registry_records_the_error(demo_db):
     from registries.models import Registry
     from registries.services.index import sync_registry
     from tests.support.net import free_port
@@ -127,10 +125,10 @@ def test_sync_of_unreachable_registry_records_the_error(demo):
     assert "unreachable" in registry.last_sync_error.lower()
 
 
-def test_notification_receiver_refuses_wrong_secret_and_bad_bodies(demo):
+def test_notification_receiver_refuses_wrong_secret_and_bad_bodies(demo_db, live_server):
     import requests
 
-    url = demo.url + "/registry/notifications"
+    url = live_server.url + "/registry/notifications"
     assert requests.post(url, json={"events": []}, timeout=5).status_code == 401
     from django.conf import settings
 

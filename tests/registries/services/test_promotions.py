@@ -14,8 +14,8 @@ from registries.models import HistoryEvent, Promotion, Registry, Tag
 from registries.runner import promotion_execute
 from registries.services.promotions import promotion_request, promotion_retry
 from registries.services.tags import tag_roll_back
-from tests.conftest import wait_for
 from tests.support.images import docker_manifest_inspect, push_image, skopeo_inspect_raw
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ADMIN = None

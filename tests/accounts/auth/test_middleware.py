@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory
 
 from accounts.auth.middleware import ApiAuthenticationMiddleware
 from accounts.models import ApiKey, Task
-from tests.accounts.helpers import make_key, pipeline
+from tests.support.accounts import make_key, pipeline
 
 pytestmark = pytest.mark.django_db
 

@@ -15,20 +15,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def two_hosts(demo, tmp_path_factory):
-    from registries.bundled import BackingRegistry
-    from tests.support.registry import start_registry
-
-    a = start_registry(tmp_path_factory.mktemp("host-a"))
-    b = start_registry(tmp_path_factory.mktemp("host-b"))
+def two_hosts(demo_db, fresh_registry):
+    """Two plain registries, registered as hosta (General) and hostb (Validated)."""
+    a, b = fresh_registry(), fresh_registry()
     source = Registry.objects.create(name="hosta", endpoint=a.url)
     target = Registry.objects.create(
         name="hostb", endpoint=b.url, usage_type=Registry.UsageType.VALIDATED
     )
-    yield source, target, a, b
-    for backing in (a, b):
-        if isinstance(backing, BackingRegistry):
-            backing.stop()
+    return source, target, a, b
 
 
 def hostport(backing) -> str:

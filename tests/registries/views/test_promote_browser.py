@@ -6,7 +6,8 @@ import pytest
 
 from registries.models import Promotion, Tag
 from tests.browser_support import login, screenshot
-from tests.conftest import PASSWORD, wait_for
+from tests.support.accounts import PASSWORD
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 

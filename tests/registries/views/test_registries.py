@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from registries.models import Registry, Repository, Tag
-from tests.conftest import wait_for
+from tests.support.wait import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db  # `demo` makes a test transactional (a live server reads)
 
 
 def test_registry_list_shows_the_pipeline(admin_client):
@@ -79,7 +79,7 @@ def test_unknown_names_give_404_pages(admin_client, path):
     assert "Promoter" in page.content.decode()
 
 
-def test_tag_page_with_registry_down_shows_a_banner_not_a_500(admin_client, demo):
+def test_tag_page_with_registry_down_shows_a_banner_not_a_500(admin_client):
     from tests.support.net import free_port
 
     down = Registry.objects.create(name="offline", endpoint=f"http://127.0.0.1:{free_port()}")
@@ -112,7 +112,7 @@ def test_healthz_reports_database_and_registry(client, demo, settings):
 
 
 def test_repository_page_paginates_thousands_of_tags_in_few_queries(
-    admin_client, demo, django_assert_max_num_queries
+    admin_client, django_assert_max_num_queries
 ):
     from django.utils import timezone
 
