@@ -11,8 +11,8 @@ makes and the workers inherit: `<root>/<worker id or "main">/{data,pg}`. Each pr
 its server when it ends; the process that made the root stops whatever is left (a worker
 that crashed) and removes the root. Should a process be killed before it can (`timeout`'s
 SIGTERM, a SIGKILL), a watchdog shell it started does the same once it is gone. The
-`postgres_server` fixture returns a handle built
-from the environment variables set here, so any test process can stop and start its server.
+`postgres_server` fixture returns a handle built from the environment variables set here,
+so any test process can stop and start its server.
 
 No server is started when DATABASE_URL is given.
 """
