@@ -9,8 +9,10 @@ own PROMOTER_DATA_DIR (secrets, the token signing key), so workers never share f
 Everything lives under one directory per run, PROMOTER_TEST_ROOT, that the first process
 makes and the workers inherit: `<root>/<worker id or "main">/{data,pg}`. Each process stops
 its server when it ends; the process that made the root stops whatever is left (a worker
-that crashed) and removes the root. The `postgres_server` fixture returns a handle built
-from the environment variables set here, so any test process can stop and start its server.
+that crashed) and removes the root. Should a process be killed before it can (`timeout`'s
+SIGTERM, a SIGKILL), a watchdog shell it started does the same once it is gone. The
+`postgres_server` fixture returns a handle built from the environment variables set here,
+so any test process can stop and start its server.
 
 No server is started when DATABASE_URL is given.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import atexit
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -144,9 +147,12 @@ def pytest_load_initial_conftests(early_config, parser, args):
         root.chmod(0o755)  # the postgres user must reach its data dir below
         os.environ[ROOT_ENV] = str(root)
         _mine["root"] = root
+        _watch(root)
     here = Path(os.environ[ROOT_ENV]) / (_worker_id() or "main")
     here.mkdir(exist_ok=True)
     _mine["dir"] = here
+    if "root" not in _mine:
+        _watch(here)
     # Tests never touch a developer's .run/ data, and workers never share theirs.
     os.environ["PROMOTER_DATA_DIR"] = str(here / "data")
     (here / "data").mkdir(exist_ok=True)
@@ -221,6 +227,34 @@ def postgres_server() -> PostgresServer:
     return server
 
 
+def _watch(directory: Path) -> None:
+    """Once this process is gone, however it ended (SIGTERM from `timeout`, SIGKILL), stop
+    every server under `directory` and remove it: a shell that polls this process's pid."""
+    pg_ctl = shutil.which("pg_ctl") or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)),
+        None,
+    )
+    where = shlex.quote(str(directory))
+    stop = ""
+    if pg_ctl:
+        command = " ".join(shlex.quote(a) for a in _as_postgres([pg_ctl, "-D"]))
+        stop = (
+            f"for d in {where}/pg/data {where}/*/pg/data; do "
+            f'[ -f "$d/postmaster.pid" ] && {command} "$d" -m immediate -w stop; done; '
+        )
+    script = f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; {stop}rm -rf {where}"
+    # Its own session: a Ctrl-C or a signal to pytest's process group does not reach it.
+    _mine.setdefault("watchdogs", []).append(
+        subprocess.Popen(
+            ["sh", "-c", script],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+
+
 def _stop_and_remove(directory: Path) -> None:
     """Stop every server still running under `directory` (immediately), then remove it."""
     for pid_file in directory.glob("**/pg/data/postmaster.pid"):
@@ -240,6 +274,9 @@ def _clean_up() -> None:
         _stop_and_remove(_mine.pop("root"))  # also what a crashed worker left behind
     elif "dir" in _mine:
         _stop_and_remove(_mine.pop("dir"))
+    for watchdog in _mine.pop("watchdogs", []):  # nothing left for them to do
+        watchdog.kill()
+        watchdog.wait(timeout=10)
 
 
 def pytest_unconfigure(config):

@@ -408,6 +408,7 @@ def test_s3_registry_config_differs_only_in_storage():
     assert "accesskey" not in s3["storage"]["s3"] and "secretkey" not in s3["storage"]["s3"]
 
 
+@pytest.mark.e2e
 def test_registry_starts_from_the_template_and_notifies_with_the_shared_secret(
     tmp_path, secrets_dir
 ):
@@ -462,6 +463,7 @@ def test_registry_starts_from_the_template_and_notifies_with_the_shared_secret(
     assert (secrets_dir / "registry_http_secret").read_text() not in logged
 
 
+@pytest.mark.e2e
 def test_s3_registry_uses_the_bucket_endpoint_and_credentials_file(tmp_path, secrets_dir):
     s3_env = load_yaml("compose.s3.yaml")["services"]["registry"]["environment"]
     empty_listing = (

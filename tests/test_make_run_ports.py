@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.support.images import make_oci_layout, skopeo_inspect_raw
@@ -72,6 +73,8 @@ def _stop(proc: subprocess.Popen) -> list[int]:
     return [p for p in family if _alive(p)]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_run_on_random_ports_prints_where_it_listens_and_skopeo_pushes(tmp_path):
     web, registry_port = free_port(), free_port()
     while registry_port == web:

@@ -150,6 +150,7 @@ class Checker:
         self.page.locator(item).click()
 
 
+@pytest.mark.slow
 def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, axe_script):
     url, repo = demo.url, world["repo"]
     tag = f"{url}/registries/devdocker/images/{repo}:1.0"

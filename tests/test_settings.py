@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SHOW = """
@@ -237,6 +239,7 @@ def test_an_unsupported_database_is_a_clear_error(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_bootstrap_reads_the_admin_password_file_and_skips_the_demo(tmp_path):
     """The compose deployment's first start: migrate, then bootstrap from secrets files."""
     (tmp_path / "admin").write_text("from the secrets file\n")

@@ -397,6 +397,7 @@ def test_pushed_content_is_promoted_digest_for_digest_with_its_referrers(
         pushed.check(ctx)
 
 
+@pytest.mark.slow
 def test_untagged_images_follow_the_registry(demo, admin_client, unique_repo, tmp_path):
     """Children of a multi-arch push are parts, not untagged images; a digest deleted at
     the registry leaves the page; sync forgets one whose delete notification was lost."""

@@ -93,6 +93,7 @@ def test_promote_with_the_keyboard_only_and_focus_returns_to_the_menu_button(
     assert focused(page, SUMMARY)
 
 
+@pytest.mark.slow
 def test_without_javascript_a_promotion_page_refreshes_until_it_finishes(
     demo, indexed, browser, settings, request
 ):
