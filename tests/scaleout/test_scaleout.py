@@ -115,7 +115,7 @@ def test_many_machines_promote_every_image_once_through_a_worker_crash(topology,
                 topology.api_key,
                 repository,
                 tag,
-                timeout=240,
+                timeout=900,  # bounded; generous for a loaded machine (moto is slow)
             )
             for i, (repository, tag) in enumerate(orders)
         ]
