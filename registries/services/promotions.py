@@ -17,7 +17,7 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from registries.connections import client_for
-from registries.models import COMMENT_MAX, Promotion, Registry, Tag
+from registries.models import COMMENT_MAX, Image, Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
 from registries.oci.deadline import deadline
 from registries.oci.errors import NameUnknown, RegistryError
@@ -179,10 +179,24 @@ def _already(
         .order_by("-created_at")
         .first()
     )
-    if last is not None and last.digest == digest and last.source_id == source.pk:
-        log.info("promotion %s asked again: already there", last.pk)
-        return last
-    return None
+    if last is None or last.digest != digest or last.source_id != source.pk:
+        return None
+    if _accessories_since(source, repository, digest, last.created_at):
+        # A signature or attestation arrived after: asking again carries it over.
+        return None
+    log.info("promotion %s asked again: already there", last.pk)
+    return last
+
+
+def _accessories_since(source: Registry, repository: str, digest: str, since) -> bool:
+    """Whether the source got a cosign-style tag for `digest` (sha256-<hex>.sig/.att/.sbom)
+    or an untagged manifest (an OCI referrer) in this repository after `since`."""
+    in_repository = {"repository__registry": source, "repository__name": repository}
+    prefix = digest.replace(":", "-", 1) + "."
+    return (
+        Tag.objects.filter(**in_repository, name__startswith=prefix, pushed_at__gt=since).exists()
+        or Image.objects.filter(**in_repository, pushed_at__gt=since).exists()
+    )
 
 
 def _pin(source: Registry, repository: str, reference: str) -> tuple[str, str, str]:
