@@ -102,9 +102,17 @@
     });
   }
 
+  // The "toggle" event comes later (a queued task): set aria-expanded at once as well, so a
+  // screen reader (or anything reading the attribute right after the key) sees the truth.
+  function setExpanded(dropdown) {
+    var s = dropdown.querySelector("summary");
+    if (s) s.setAttribute("aria-expanded", String(dropdown.open));
+  }
+
   function openMenu(dropdown, focusIndex) {
     closeDropdowns(dropdown);
     dropdown.open = true;
+    setExpanded(dropdown);
     var items = menuItems(dropdown);
     if (!items.length) return;
     var i = focusIndex < 0 ? items.length + focusIndex : focusIndex;
@@ -113,6 +121,7 @@
 
   function closeMenu(dropdown, returnFocus) {
     dropdown.open = false;
+    setExpanded(dropdown);
     if (returnFocus) {
       var s = dropdown.querySelector("summary");
       if (s) s.focus();
