@@ -15,6 +15,7 @@ from accounts.models import LoginFailure, Task
 from registries.connections import bundled_client
 from registries.models import HistoryEvent, Promotion, Registry, Tag
 from tests.conftest import PASSWORD, user_with, wait_for
+from tests.support.images import push_image
 
 
 def basic(user: str, password: str) -> str:
@@ -200,6 +201,42 @@ def test_a_no_op_promotion_is_recorded_once(demo, pushed):
     assert len({a.json()["id"] for a in answers}) == 1
     assert Promotion.objects.filter(repository=repo).count() == 1
     assert HistoryEvent.objects.filter(repository=repo, action="promoted").count() == 1
+
+
+def test_asking_again_after_a_signature_arrived_carries_the_signature(
+    demo, pushed, admin_creds, tmp_path
+):
+    """ "Already there" holds only while nothing new would travel: a signature pushed after
+    the first promotion makes the next request a real promotion that brings it along."""
+    repo, info = pushed
+    wait_for(lambda: Tag.objects.filter(repository__name=repo).exists(), timeout=10)
+    body = {"packageName": repo, "version": "1.0", "fromFeed": "devdocker", "toFeed": "rcdocker"}
+
+    def promote() -> dict:
+        answer = requests.post(
+            f"{demo.url}/api/promotions/promote", json=body, auth=("Admin", PASSWORD), timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    first = promote()
+    signature = info.digest.replace(":", "-") + ".sig"
+    push_image(
+        demo.hostport,
+        f"devdocker/{repo}",
+        signature,
+        layers=1,
+        layer_size=256,
+        creds=admin_creds,
+        tmp_path=tmp_path / "sig",
+    )
+    wait_for(lambda: Tag.objects.filter(repository__name=repo, name=signature).exists(), 10)
+
+    second = promote()
+
+    assert second["id"] != first["id"] and second["status"] == "succeeded", second
+    assert bundled_client().head_manifest(f"rcdocker/{repo}", signature) is not None
+    assert HistoryEvent.objects.filter(repository=repo, action="promoted").count() == 2
 
 
 def test_promotion_requests_are_rate_limited_per_principal(demo, pushed, settings):
