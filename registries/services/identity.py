@@ -58,6 +58,10 @@ def registry_identity(*, claim: bool = True) -> IdentityState:
     """
     from django.conf import settings
 
+    if not Registry.objects.filter(endpoint="").exists():
+        # Every registry is external: the bundled registry holds nothing the index describes,
+        # so there is nothing to guard (and a node without one may run promotions).
+        return IdentityState(ok=True)
     url = settings.PROMOTER_REGISTRY_URL
     row = Coordination.objects.filter(name=ROW).first()
     identity = row.value if row else ""

@@ -309,3 +309,22 @@ def test_two_syncs_seeing_the_same_new_tag_at_once_record_it_once_even_without_t
     assert sorted(outcomes) == ["added", "unchanged"]
     assert Tag.objects.get(repository__name="team/race", name="1.0").digest == summary.digest
     assert HistoryEvent.objects.filter(repository="team/race", comment="found by sync").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_node_without_a_bundled_registry_runs_promotions_between_external_ones(settings):
+    """With every registry external there is nothing for the identity to guard: a node whose
+    bundled registry is absent still runs tasks (and claims no identity)."""
+    from registries.services.identity import registry_identity
+
+    settings.PROMOTER_REGISTRY_URL = "http://127.0.0.1:9"  # nothing listens there
+    Registry.objects.all().delete()
+    Registry.objects.create(name="ext-dev", endpoint="http://127.0.0.1:9")
+    Registry.objects.create(name="ext-prod", endpoint="http://127.0.0.1:9")
+
+    assert registry_identity().ok
+    assert not Coordination.objects.filter(name="registry-identity").exists()
+
+    Registry.objects.create(name="devdocker")  # a registry on the (unreachable) bundled one
+    state = registry_identity()
+    assert not state.ok and "http://127.0.0.1:9" in state.problem
