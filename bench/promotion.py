@@ -254,7 +254,7 @@ def run_one(db: str, runs: int, tmp: Path) -> dict:
         PYTHONPATH=str(ROOT),
     )
     if pg is not None:
-        env["DATABASE_URL"] = pg.url
+        env.update(pg.node_env(data / "secrets"))
     try:
         out = tmp / f"{db}.json"
         subprocess.run(

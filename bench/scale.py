@@ -453,7 +453,7 @@ def run_one(db: str, scale: float, requests_per_page: int, tmp: Path) -> dict:
         PYTHONPATH=str(ROOT),
     )
     if pg is not None:
-        env["DATABASE_URL"] = pg.url
+        env.update(pg.node_env(data / "secrets"))
     web = None
     try:
         out = tmp / f"{db}-{scale}.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -68,6 +69,31 @@ class Postgres:
             stdout=subprocess.DEVNULL,
         )
         self.url = f"postgres://promoter@127.0.0.1:{self.port}/postgres"
+
+    def node_env(self, data: Path) -> dict[str, str]:
+        """DATABASE_URL and the shared secrets every node needs with PostgreSQL (made once
+        into `data`, as an operator would hand them to each node)."""
+        from accounts.tokens import _certificate_pem, _new_private_key_pem
+
+        data.mkdir(parents=True, exist_ok=True)
+        key, cert = data / "token.key", data / "token.crt"
+        if not key.exists():
+            pem = _new_private_key_pem()
+            key.write_bytes(pem)
+            cert.write_bytes(_certificate_pem(pem))
+        env = {"DATABASE_URL": self.url, "PROMOTER_TOKEN_KEY": str(key)}
+        env["PROMOTER_TOKEN_CERT"] = str(cert)
+        for name, make in (
+            ("PROMOTER_SECRET_KEY", lambda: secrets.token_urlsafe(48)),
+            ("PROMOTER_NOTIFY_SECRET", lambda: secrets.token_urlsafe(32)),
+            ("PROMOTER_REGISTRY_HTTP_SECRET", lambda: secrets.token_hex(32)),
+            ("PROMOTER_CREDENTIALS_KEY", lambda: secrets.token_urlsafe(48)),
+        ):
+            stored = data / name.lower()
+            if not stored.exists():
+                stored.write_text(make())
+            env[name] = stored.read_text()
+        return env
 
     def version(self) -> str:
         out = subprocess.run(
