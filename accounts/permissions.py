@@ -161,6 +161,16 @@ class Principal:
         self._grants = grants
         return grants
 
+    def with_privilege(
+        self, *, permissions: list[str], registry_id: int | None, restrict: bool = False
+    ) -> Principal:
+        """This principal as it would be with one more privilege (the privilege form's
+        preview): the same decisions, on grants that are not stored."""
+        grants = {key: (set(g), set(r)) for key, (g, r) in self._user_grants().items()}
+        granted, restricted = grants.setdefault(registry_id, (set(), set()))
+        (restricted if restrict else granted).update(permissions)
+        return replace(self, _grants=grants)
+
     def _user_has(self, permission: str, registry_id: int | None) -> bool:
         user = self.user
         if user is not None and user.is_authenticated and user.is_superuser:

@@ -23,6 +23,7 @@ from accounts.forms import (
 from accounts.models import ApiKey
 from accounts.permissions import Principal
 from promoter.errors import Invalid
+from registries.pipeline import privilege_effect
 
 SHOWN_ONCE = "api_key_raw:{}"
 
@@ -90,9 +91,33 @@ def users_tasks(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Added: {privilege}.")
             return redirect("administration:users_tasks")
-    context = {"data": selectors.users_and_tasks(), "form": form}
+    preview = None
+    if request.method == "GET" and request.GET.get("preview"):
+        form = PrivilegeForm(request.GET)
+        preview = _privilege_preview(form)
+        if request.htmx:
+            return render(
+                request, "accounts/privilege_list.html#preview", {"preview": preview, "form": form}
+            )
+    context = {"data": selectors.users_and_tasks(), "form": form, "preview": preview}
     return render(
-        request, "accounts/privilege_list.html", context, status=400 if form.errors else 200
+        request,
+        "accounts/privilege_list.html",
+        context,
+        status=400 if form.errors and request.method == "POST" else 200,
+    )
+
+
+def _privilege_preview(form: PrivilegeForm) -> list[str]:
+    """What the privilege in the form would change, in words (empty while incomplete)."""
+    if not form.is_valid():
+        return []
+    data = form.cleaned_data
+    return privilege_effect(
+        permissions=list(data["task"].permissions),
+        registry=data["registry"],
+        restrict=data["effect"] == "restrict",
+        **data["principal"],
     )
 
 

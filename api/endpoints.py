@@ -17,6 +17,8 @@ from api.schemas import (
     ApiKeyCreated,
     ApiKeyId,
     ApiKeyIdQuery,
+    AuditEvents,
+    AuditQuery,
     Deleted,
     Feed,
     FeedCreate,
@@ -33,6 +35,7 @@ from api.schemas import (
 )
 
 PROMOTIONS, FEEDS, API_KEYS, HEALTH = "Promotions", "Feeds", "API keys", "Health"
+AUDIT = "Audit"
 NO_FEED = "No such feed, or the caller may not see it."
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -93,6 +96,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path_params=PromotionId,
         replies=(Reply(200, PromotionStatus, "The promotion."),),
         errors={404: "No such promotion, or the caller may view neither of its registries."},
+    ),
+    Endpoint(
+        "GET",
+        "/api/audit/events",
+        views.audit_events,
+        operation_id="listAuditEvents",
+        tag=AUDIT,
+        summary="Audit events: History and configuration changes",
+        description="What the audit page (`/audit/`) shows, with the same filters: every "
+        "push, promotion (failed ones too), roll back and delete in the registries the caller "
+        "may view, and, for administrators, every configuration change. Newest first, 50 a "
+        "page; pass `next` as `cursor` for older events.",
+        query=AuditQuery,
+        replies=(Reply(200, AuditEvents, "A page of events."),),
+        errors={400: "A filter is not valid (the message says which)."},
     ),
     Endpoint(
         "GET",

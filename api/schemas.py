@@ -272,12 +272,85 @@ class PromotionListQuery(Query):
     """A tag, or a `sha256:` digest."""
 
 
+class AuditQuery(Query):
+    """The audit page's filters (its URL's query is the same); each one narrows."""
+
+    action: Line | None = None
+    """pushed, promoted, failed, rolled_back, deleted; `configuration` for configuration
+    changes only, or one of them such as `registry.updated`."""
+    status: Line | None = None
+    """`succeeded` or `failed`."""
+    source: Line | None = None
+    """The registry promoted from."""
+    target: Line | None = None
+    """The registry it happened in (promoted into, pushed to, rolled back or deleted in)."""
+    user: Line | None = None
+    """Who acted (any case)."""
+    repository: Line | None = None
+    """A repository (`team/api`), or `team/` for everything under team/."""
+    tag: Line | None = None
+    digest: Line | None = None
+    """The start of a digest (`sha256:4f2a…` or `4f2a…`); an image's signatures match too."""
+    since: Line | None = None
+    """From this day on (YYYY-MM-DD, the portal's time zone)."""
+    until: Line | None = None
+    """Up to and including this day."""
+    cursor: Line | None = None
+    """`next` of the previous answer: the page of older events."""
+
+    def filters(self) -> dict[str, str]:
+        """The filters given, by the names the audit page uses."""
+        names = ("action", "status", "source", "target", "user", "repository", "tag")
+        found = {n: getattr(self, n) for n in (*names, "digest", "since", "until")}
+        return {k: v for k, v in found.items() if v}
+
+
+class AuditEvent(Out):
+    """One event: of History (`kind` history) or a configuration change (`configuration`)."""
+
+    kind: Literal["history", "configuration"]
+    id: int
+    created_at: dt.datetime
+    action: str
+    status: Literal["succeeded", "failed"]
+    actor: str
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    from_registry: str
+    to_registry: str
+    comment: str
+    error: str
+    """Why a promotion failed."""
+    subject: str
+    """For a signature or other accessory: the digest of its image."""
+    promotion_id: int | None
+    object_type: str
+    """What a configuration change changed: registry, privilege, api_key, user, …"""
+    object_repr: str
+    changes: dict[str, Any] | None
+    """{field: [old, new]} of a configuration change."""
+
+    @classmethod
+    def of(cls, row) -> AuditEvent:
+        return cls(**{k: v for k, v in vars(row).items()})
+
+
+class AuditEvents(Out):
+    events: list[AuditEvent]
+    """Newest first, at most 50."""
+    next: str | None
+    """The cursor of the page of older events; null on the last page."""
+
+
 USAGE_TYPES = choice(Registry.UsageType.values)
 FEED_TYPES = choice([FEED_TYPE])
 # Registry values this API writes; null clears those that can be empty.
 FEED_VALUES = (
     "description",
     "active",
+    "require_comment",
     "usage_type",
     "promote_to",
     "endpoint",
@@ -301,6 +374,8 @@ class FeedUpdate(Body):
     description: Text | None = Field(None, max_length=_max_length(Registry, "description"))
     active: bool | None = None
     """An inactive feed accepts no promotions."""
+    require_comment: bool | None = None
+    """Promotions into this feed must give a comment."""
     usage_type: USAGE_TYPES | None = None
     """`general`, or `validated`: content only by promotion (chosen at creation)."""
     promote_to: Line | None = None
@@ -610,6 +685,8 @@ class Feed(Out):
     feed_type: Literal["docker"]
     description: str
     active: bool
+    require_comment: bool
+    """Promotions into this feed must give a comment."""
     drop_path: str | None
     """Always null: images enter by push or promotion."""
     usage_type: Literal[tuple(Registry.UsageType.values)]
@@ -628,6 +705,7 @@ class Feed(Out):
             feed_type=FEED_TYPE,
             description=registry.description,
             active=registry.active,
+            require_comment=registry.require_comment,
             drop_path=None,
             usage_type=registry.usage_type,
             promote_to=registry.promote_to.name if registry.promote_to_id else None,

@@ -25,6 +25,9 @@ from api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyIdQuery,
+    AuditEvent,
+    AuditEvents,
+    AuditQuery,
     Deleted,
     Feed,
     FeedCreate,
@@ -41,7 +44,7 @@ from api.schemas import (
     status_url,
 )
 from promoter.errors import Invalid, NotFound
-from registries import selectors
+from registries import audit, selectors
 from registries.models import Promotion
 from registries.services import registries as feeds
 from registries.services.health import health_checks
@@ -90,6 +93,14 @@ def promotion_status(*, principal: Principal, promotion_id: int) -> PromotionSta
     """Status and progress of one promotion."""
     promotion = selectors.promotion_get(principal=principal, promotion_id=promotion_id)
     return PromotionStatus.of(promotion)
+
+
+# --- audit ------------------------------------------------------------------------------
+def audit_events(*, principal: Principal, query: AuditQuery) -> AuditEvents:
+    """The audit page's query: History and configuration changes, filtered, newest first."""
+    where = audit.audit_filter_parse(query.filters())
+    page = audit.audit_page(principal=principal, where=where, cursor=query.cursor or "")
+    return AuditEvents(events=[AuditEvent.of(row) for row in page], next=page.next_cursor or None)
 
 
 # --- feeds (registries) -----------------------------------------------------------------

@@ -72,7 +72,19 @@ class RegistryAdmin(ServiceAdmin):
     list_filter = ["usage_type", "active"]
     search_fields = ["name", "description", "endpoint"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "usage_type", "promote_to", "active"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "description",
+                    "usage_type",
+                    "promote_to",
+                    "require_comment",
+                    "active",
+                ]
+            },
+        ),
         ("Backing registry", {"fields": ["endpoint", "namespace", "username", "password"]}),
         ("Sync", {"fields": ["created_at", "last_synced_at", "last_sync_error"]}),
     ]

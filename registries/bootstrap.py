@@ -74,18 +74,23 @@ def admin_ensure(password: str | None) -> str | None:
 
 
 @transaction.atomic
-def demo_ensure() -> bool:
-    """Create devdocker (General) → rcdocker → proddocker (Validated/Promoted) once."""
+def demo_ensure(*, require_comments: bool = True) -> bool:
+    """Create devdocker (General) → rcdocker → proddocker (Validated/Promoted) once.
+
+    Promotions into the validated registries must say why (`require_comments`).
+    """
     if Registry.objects.exists():
         return False
     prod = Registry.objects.create(
         name="proddocker",
         usage_type=Registry.UsageType.VALIDATED,
+        require_comment=require_comments,
         description="Production: what production pulls. Content arrives only by promotion.",
     )
     rc = Registry.objects.create(
         name="rcdocker",
         usage_type=Registry.UsageType.VALIDATED,
+        require_comment=require_comments,
         promote_to=prod,
         description="Release candidates under test. Content arrives only by promotion.",
     )

@@ -16,6 +16,14 @@ class PromoteForm(forms.Form):
     def __init__(self, *args, targets, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["target"].queryset = Registry.objects.filter(pk__in=[t.pk for t in targets])
+        if targets and all(t.require_comment for t in targets):
+            # Said up front; promotion_request is the one place that enforces it.
+            self.fields[
+                "comment"
+            ].help_text = (
+                f"Required: {', '.join(t.name for t in targets)} asks why for every promotion."
+            )
+            self.fields["comment"].widget.attrs["aria-required"] = "true"
 
 
 class RegistryForm(forms.ModelForm):
@@ -26,6 +34,7 @@ class RegistryForm(forms.ModelForm):
             "description",
             "usage_type",
             "promote_to",
+            "require_comment",
             "active",
             "endpoint",
             "namespace",

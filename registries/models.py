@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from registries.credentials import EncryptedTextField
+from registries.accessories import accessory_of
 from registries.oci.copy import CopyCounters
 
 REGISTRY_NAME_VALIDATOR = RegexValidator(
@@ -148,6 +149,12 @@ class Registry(models.Model):
     # Encrypted at rest (registries.credentials); never rendered, never returned by the API.
     password = EncryptedTextField(blank=True)
     active = models.BooleanField(default=True)
+    # Checked by promotion_request (the one place): a promotion into this registry must say why.
+    require_comment = models.BooleanField(
+        default=False,
+        verbose_name="Require a comment to promote into this registry",
+        help_text="Promotions into this registry must give a reason (shown in History).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
@@ -252,6 +259,11 @@ class Tag(models.Model):
     def short_digest(self) -> str:
         return self.digest.split(":", 1)[-1][:12]
 
+    @property
+    def accessory_info(self):
+        """What this tag is when it is an accessory of an image (cosign, referrers), else None."""
+        return accessory_of(self.name)
+
 
 class Image(models.Model):
     """An image a repository holds by digest: pushed or promoted without a tag.
@@ -303,6 +315,8 @@ class HistoryEvent(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         EXPIRED = "expired", "Expired"
+        # A promotion that failed: recorded on the target, with the error, nothing changed.
+        FAILED = "failed", "Promotion failed"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     registry = models.CharField(max_length=64, db_index=True)
@@ -322,6 +336,11 @@ class HistoryEvent(models.Model):
     from_registry = models.CharField(max_length=64, blank=True)
     to_registry = models.CharField(max_length=64, blank=True)
     comment = models.TextField(blank=True, max_length=4000)
+    # Why a promotion failed (action "failed"), as the person who asked for it was told.
+    error = models.TextField(blank=True)
+    # For an accessory (a signature, attestation, SBOM or other referrer, by its tag): the
+    # digest of the image it belongs to. Accessories travel with their image's promotion.
+    subject = models.CharField(max_length=140, blank=True, db_index=True)
     promotion = models.ForeignKey(
         "Promotion", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
@@ -343,6 +362,15 @@ class HistoryEvent(models.Model):
             models.Index(
                 fields=["repository", "digest", "-created_at", "-id"], name="history_image_idx"
             ),
+            # The whole trail (registries.pipeline.tag_trail) adds two: this tag name in every
+            # registry, and the accessories (signatures, …) of the images it has held.
+            models.Index(
+                fields=["repository", "tag", "-created_at", "-id"], name="history_trail_idx"
+            ),
+            models.Index(
+                fields=["repository", "subject", "-created_at", "-id"],
+                name="history_subject_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -354,6 +382,11 @@ class HistoryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.registry}/{self.repository}:{self.tag}"
+
+    @property
+    def accessory(self):
+        """The signature, attestation, SBOM or referrers tag this event is about, if any."""
+        return accessory_of(self.tag)
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -31,6 +31,8 @@ def history_record(
     promotion=None,
     source_event_id: str = "",
     created_at: dt.datetime | None = None,
+    error: str = "",
+    subject: str = "",
 ) -> HistoryEvent:
     """Append one History event (call inside the write's transaction)."""
     user = actor.history_user if isinstance(actor, Principal) else None
@@ -49,6 +51,25 @@ def history_record(
         promotion=promotion,
         source_event_id=source_event_id,
         created_at=created_at or timezone.now(),
+        error=error,
+        subject=subject,
+    )
+
+
+def promotion_failure_record(*, promotion, error: str) -> HistoryEvent:
+    """Record on the target that a promotion failed, with why (call where it is marked failed)."""
+    return history_record(
+        action=HistoryEvent.Action.FAILED,
+        registry=promotion.target.name,
+        repository=promotion.repository,
+        tag=promotion.tag,
+        digest=promotion.digest,
+        actor=promotion.actor,
+        from_registry=promotion.source.name,
+        to_registry=promotion.target.name,
+        comment=promotion.comment,
+        promotion=promotion,
+        error=error,
     )
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from registries.connections import client_for, same_backing_host
 from registries.models import Promotion, Tag
 from registries.oci import manifest as oci_manifest
-from registries.oci.copy import CopyCounters, ImageCopier, plan_image
+from registries.oci.copy import CopyCounters, ImageCopier, TaggedReferrer, plan_image
 from registries.oci.errors import (
     DigestMismatch,
     ManifestUnknown,
@@ -30,7 +30,12 @@ from registries.oci.errors import (
 )
 from registries.oci.inspect import ImageSummary, describe_image
 from registries.outbox import promotion_data, webhook_event
-from registries.records import history_record, tag_upsert, untagged_record
+from registries.records import (
+    history_record,
+    promotion_failure_record,
+    tag_upsert,
+    untagged_record,
+)
 from registries.wakeup import PROMOTIONS, TASKS, notify
 
 log = logging.getLogger(__name__)
@@ -74,11 +79,12 @@ def _claim(promotion: Promotion) -> bool:
             status=Promotion.Status.RUNNING,
             heartbeat_at__lt=now - stale_after(),
         ).exclude(pk=promotion.pk)
-        stale.update(
-            status=Promotion.Status.FAILED,
-            finished_at=now,
-            error="The worker running this promotion stopped. Run it again; it is safe.",
-        )
+        message = "The worker running this promotion stopped. Run it again; it is safe."
+        for dead in stale.select_related("source", "target"):
+            if Promotion.objects.filter(pk=dead.pk, status=Promotion.Status.RUNNING).update(
+                status=Promotion.Status.FAILED, finished_at=now, error=message
+            ):
+                promotion_failure_record(promotion=dead, error=message)
     try:
         with transaction.atomic():
             claimed = Promotion.objects.filter(
@@ -127,7 +133,7 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     )
     heartbeat.start()
     try:
-        counters, tags = _copy(promotion, live)
+        counters, tags, referrers = _copy(promotion, live)
         summary = live.get("summary")
     except (RegistryError, oci_manifest.ManifestInvalid) as exc:
         return _fail(promotion, _explain(promotion, exc), attempt=attempt)
@@ -139,7 +145,7 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     finally:
         stop_heartbeat.set()
         heartbeat.join(timeout=2)
-    return _succeed(promotion, counters, tags, attempt=attempt, summary=summary)
+    return _succeed(promotion, counters, tags, referrers, attempt=attempt, summary=summary)
 
 
 def _heartbeat(promotion_id: int, attempt: int, stop: threading.Event, live: dict) -> None:
@@ -196,8 +202,9 @@ def _source_tags(promotion: Promotion) -> list[str]:
     return names
 
 
-def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str]]:
-    """Copy the image and its referrers; returns the counters and the tags moved at the target.
+def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], list[TaggedReferrer]]:
+    """Copy the image and its referrers; returns the counters, the tags moved at the target
+    and the referrer tags (signatures, the referrers index) set there.
 
     A promotion by digest moves every source tag that points at the digest both before and
     after the copy (a tag re-pushed meanwhile stays where it is); with none, the image is
@@ -249,7 +256,7 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str]]:
     finally:
         _save_counters_quietly(promotion.pk, copier.counters)  # what was done, even on failure
         describer.join(timeout=30)
-    return copier.counters, tags
+    return copier.counters, tags, copier.tagged_referrers
 
 
 def _describe_into(live: dict, source, promotion: Promotion) -> None:
@@ -318,6 +325,8 @@ def _fail(promotion: Promotion, message: str, *, attempt: int | None = None) -> 
         )
         if failed:
             promotion.refresh_from_db()
+            # On the target's record too, with the error: nothing changed there.
+            promotion_failure_record(promotion=promotion, error=message)
             webhook_event(
                 event="promotion.failed",
                 registry=promotion.target,
@@ -360,6 +369,7 @@ def _succeed(
     promotion: Promotion,
     counters: CopyCounters,
     tags: list[str],
+    referrers: list[TaggedReferrer],
     *,
     attempt: int,
     summary: ImageSummary | None = None,
@@ -413,6 +423,7 @@ def _succeed(
                 comment=promotion.comment,
                 promotion=promotion,
             )
+        _record_referrers(promotion, referrers)
         Promotion.objects.filter(pk=promotion.pk).update(
             # The final counters again: a heartbeat racing the copy's last save may have
             # written older ones (the heartbeat has stopped by now).
@@ -434,3 +445,30 @@ def _succeed(
         notify(PROMOTIONS, str(promotion.pk))  # delivered at commit, to a waiting request
     promotion.refresh_from_db()
     return promotion
+
+
+def _record_referrers(promotion: Promotion, referrers: list[TaggedReferrer]) -> None:
+    """Signatures and referrer indexes that travelled with the image: into the target's
+    index, and into History as promoted with it (so sync never finds them as a push)."""
+    target = promotion.target
+    for referrer in referrers:
+        summary = ImageSummary(
+            referrer.digest, referrer.media_type, referrer.size, [], subject=referrer.subject
+        )
+        _, old = tag_upsert(
+            registry=target, repository=promotion.repository, tag=referrer.tag, summary=summary
+        )
+        if old == referrer.digest:
+            continue  # already there: a promotion run again, or the same signature
+        history_record(
+            action="promoted",
+            registry=target,
+            repository=promotion.repository,
+            tag=referrer.tag,
+            digest=referrer.digest,
+            actor=promotion.actor,
+            from_registry=promotion.source.name,
+            to_registry=target.name,
+            promotion=promotion,
+            subject=referrer.subject,
+        )

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from registries.models import REGISTRY_NAME_VALIDATOR
 from registries.oci.manifest import NAME_RE, TAG_RE
-from registries.views import notifications, policies, promotions
+from registries.views import notifications, pipeline, policies, promotions
 from registries.views import registries as views
 
 app_name = "registries"
@@ -15,7 +15,10 @@ TAG = rf"(?P<tag>{TAG_RE.pattern})"
 REG = rf"(?P<registry>{REGISTRY_NAME_VALIDATOR.regex.pattern.strip('^$')})"
 
 urlpatterns = [
-    path("", views.registry_list, name="registry_list"),
+    path("", pipeline.pipeline_board, name="pipeline"),
+    path("registries/", views.registry_list, name="registry_list"),
+    path("audit/", pipeline.audit_list, name="audit"),
+    re_path(r"^audit/export\.(?P<format>csv|json)$", pipeline.audit_export, name="audit_export"),
     path("registry/notifications", notifications.registry_notifications, name="notifications"),
     re_path(rf"^registries/{REG}/$", views.registry_detail, name="registry_detail"),
     re_path(

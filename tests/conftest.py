@@ -172,7 +172,9 @@ def demo_db(db):
 
     tasks_ensure()
     admin_ensure(PASSWORD)
-    demo_ensure()
+    # Without the demo's "Require a comment" on rc and prod: most tests promote without
+    # one. The pipeline tests (tests/registries/test_pipeline*.py) turn it on.
+    demo_ensure(require_comments=False)
 
 
 @pytest.fixture

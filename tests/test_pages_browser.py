@@ -161,7 +161,9 @@ def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, a
     login(page, url, "Admin", PASSWORD)
     admin = Checker(page, axe_script, "Admin")
     pages = [
-        ("registries", "/", True),
+        ("pipeline", "/", True),
+        ("registries", "/registries/", True),
+        ("audit", "/audit/", True),
         ("registry devdocker", "/registries/devdocker/", True),
         ("registry proddocker", "/registries/proddocker/", False),
         ("repository", f"/registries/devdocker/images/{repo}", False),
@@ -243,7 +245,9 @@ def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, a
         login(lena_page, url, "lena", PASSWORD)
         lena = Checker(lena_page, axe_script, "lena")
         for name, path in [
-            ("registries", "/"),
+            ("pipeline", "/"),
+            ("registries", "/registries/"),
+            ("audit", "/audit/"),
             ("registry", "/registries/devdocker/"),
             ("repository", f"/registries/devdocker/images/{repo}"),
             ("tag overview", f"/registries/devdocker/images/{repo}:1.0"),

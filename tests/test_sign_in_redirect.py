@@ -37,6 +37,8 @@ def shared(demo, pushed):
 def protected_pages(repo: str, promotion: Promotion) -> list[str]:
     return [
         "/",
+        "/registries/",
+        "/audit/",
         "/registries/devdocker/",
         f"/registries/devdocker/images/{repo}",
         f"/registries/devdocker/images/{repo}:1.0",

@@ -144,6 +144,18 @@ def signature_tags(tags: list[str], digests: list[str]) -> list[str]:
     return sorted(t for t in tags if t in wanted)
 
 
+@dataclass(frozen=True)
+class TaggedReferrer:
+    """A tag the copy set at the target for a referrer: cosign's `sha256-<hex>.sig|.att|.sbom`
+    or the referrers tag schema's `sha256-<hex>` index (the worker records them)."""
+
+    tag: str
+    digest: str
+    media_type: str
+    size: int
+    subject: str
+
+
 @dataclass
 class _Referrers:
     """What the source says refers to one subject."""
@@ -185,6 +197,7 @@ class ImageCopier:
         self._local = threading.local()
         self._referrers_api: bool | None = None  # does the target answer the referrers API?
         self._streams = threading.BoundedSemaphore(self.parallelism)
+        self.tagged_referrers: list[TaggedReferrer] = []  # tags set at the target for referrers
 
     # --- blobs -----------------------------------------------------------------
     def _thread_clients(self) -> tuple[RegistryClient, RegistryClient]:
@@ -277,6 +290,15 @@ class ImageCopier:
                 self._check_bounds(subject, depth, copied)
                 plan = plan_image(self.source, self.source_path, digest)
                 self.copy_plan(plan, tag=tag)
+                self.tagged_referrers.append(
+                    TaggedReferrer(
+                        tag,
+                        digest,
+                        plan.top.media_type,
+                        plan.bytes_total,
+                        subject,
+                    )
+                )
                 copied += 1
                 if digest not in seen:
                     seen.add(digest)
@@ -377,6 +399,9 @@ class ImageCopier:
             }:
                 # Nothing there yet: the source's exact bytes, so the digests match too.
                 self.put_manifest(ManifestNode(source.digest, source.media_type, source.body), tag)
+                self.tagged_referrers.append(
+                    TaggedReferrer(tag, source.digest, source.media_type, len(source.body), subject)
+                )
                 return
             document: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
             have: set[str] = set()
@@ -394,4 +419,5 @@ class ImageCopier:
         document["manifests"] = list(document.get("manifests") or []) + added
         body = json.dumps(document, separators=(",", ":")).encode()
         media_type = current.media_type if current is not None else OCI_INDEX
-        self.target.put_manifest(self.target_path, tag, body, media_type)
+        digest = self.target.put_manifest(self.target_path, tag, body, media_type)
+        self.tagged_referrers.append(TaggedReferrer(tag, digest, media_type, len(body), subject))

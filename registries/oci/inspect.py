@@ -43,6 +43,15 @@ class ImageDetails:
     summary: ImageSummary
     images: list[PlatformImage]
     raw_manifest: str
+    # The top manifest's (or index's) OCI annotations, e.g. org.opencontainers.image.source.
+    annotations: dict = field(default_factory=dict)
+
+
+def _annotations(parsed: dict) -> dict:
+    found = parsed.get("annotations")
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items() if isinstance(v, (str, int, float))}
 
 
 def _manifest_size(parsed: dict) -> int:
@@ -193,7 +202,7 @@ def image_details(client: RegistryClient, path: str, reference: str) -> ImageDet
             [image.platform] if image.platform != "unknown" else [],
             subject=_subject_of(parsed),
         )
-        return ImageDetails(summary, [image], raw)
+        return ImageDetails(summary, [image], raw, _annotations(parsed))
     images: list[PlatformImage] = []
     _platform_images(client, path, parsed, images)
     platforms = list(dict.fromkeys(i.platform for i in images))
@@ -205,4 +214,4 @@ def image_details(client: RegistryClient, path: str, reference: str) -> ImageDet
         children=[c.digest for c in oci_manifest.child_manifests(parsed)],
         subject=_subject_of(parsed),
     )
-    return ImageDetails(summary, images, raw)
+    return ImageDetails(summary, images, raw, _annotations(parsed))

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.permissions import Principal
+from registries.accessories import accessory_of
 from registries.connections import bundled_client, client_for
 from registries.locks import database_lock, transaction_lock
 from registries.models import HistoryEvent, Image, Registry, Repository, Tag
@@ -120,6 +121,7 @@ def notification_apply(*, event: dict, describe, exists=None) -> str:
                 untagged_forget_parts(registry=registry, repository=repository, summary=summary)
                 if old == summary.digest and not event_id:
                     return "unchanged"
+                accessory = accessory_of(tag)
                 history_record(
                     action="pushed",
                     registry=registry,
@@ -128,6 +130,7 @@ def notification_apply(*, event: dict, describe, exists=None) -> str:
                     digest=summary.digest,
                     actor=actor,
                     source_event_id=event_id,
+                    subject=accessory.subject if accessory else "",
                 )
                 pushed_announce(
                     registry=registry,

@@ -16,11 +16,13 @@ from django.utils import timezone
 from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
+from registries.accessories import accessory_of
 from registries.connections import client_for
 from registries.models import COMMENT_MAX, Image, Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
 from registries.oci.deadline import deadline
 from registries.oci.errors import NameUnknown, RegistryError
+from registries.records import promotion_failure_record
 from registries.runner import MAX_ATTEMPTS, stale_after
 from registries.services.policies import policy_require
 from registries.tasks import promote
@@ -78,6 +80,16 @@ def promotion_prepare(
     if not actor.can_promote(source, target):
         raise Forbidden(
             f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
+        )
+    accessory = accessory_of(tag)
+    if accessory is not None:
+        raise Invalid(
+            f"{tag} is not an image: it belongs to {accessory.subject} and travels with it. "
+            "Promote that image instead."
+        )
+    if target.require_comment and not comment:
+        raise Invalid(
+            f"A comment is required to promote into {target.name}: say why (it is kept in History)."
         )
     _rate_limit(actor)
     digest, media_type, tag_name = _pin(source, repository, tag)
@@ -277,13 +289,19 @@ def promotion_reclaim_stale() -> int:
     for pk, attempts in stale.values_list("pk", "attempts"):
         still_stale = stale.filter(pk=pk, attempts=attempts)
         if attempts >= MAX_ATTEMPTS:
-            if still_stale.update(
-                status=Promotion.Status.FAILED,
-                finished_at=timezone.now(),
-                error=f"The worker running this promotion stopped {attempts} times; it was not "
-                "run again. Run it again once the worker is healthy; it is safe.",
-            ):
-                _task_runs_abandon(pk)
+            message = (
+                f"The worker running this promotion stopped {attempts} times; it was not "
+                "run again. Run it again once the worker is healthy; it is safe."
+            )
+            with transaction.atomic():
+                if still_stale.update(
+                    status=Promotion.Status.FAILED, finished_at=timezone.now(), error=message
+                ):
+                    promotion_failure_record(
+                        promotion=Promotion.objects.select_related("source", "target").get(pk=pk),
+                        error=message,
+                    )
+                    _task_runs_abandon(pk)
             continue
         if still_stale.update(status=Promotion.Status.QUEUED, heartbeat_at=None):
             _task_runs_abandon(pk)

@@ -33,6 +33,7 @@ WRITABLE = (
     "description",
     "usage_type",
     "promote_to",
+    "require_comment",
     "active",
     "endpoint",
     "namespace",

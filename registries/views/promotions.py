@@ -14,7 +14,7 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden, PolicyUnmet
 from promoter.signin import sign_in_redirect, signed_out
-from registries import selectors, selectors_policies
+from registries import pipeline, selectors, selectors_policies
 from registries.forms import PromoteForm
 from registries.models import COMMENT_MAX
 from registries.services.approvals import approval_request
@@ -34,16 +34,14 @@ def _tag_context(request: HttpRequest, registry: str, repository: str, tag: str)
 @require_http_methods(["GET", "POST"])
 def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
     principal, reg, repo, tag_obj = _tag_context(request, registry, repository, tag)
-    targets = selectors.promotion_targets(source=reg, principal=principal)
+    option = pipeline.promote_option(principal=principal, source=reg)
+    targets = option.targets
     form = PromoteForm(request.POST or None, targets=targets)
     error = ""
     # The target's policy, as a checklist (✓ soaked 3 days, ✗ not signed, 1 of 2 approvals).
     checklist = _checklist(principal, reg, repo, tag_obj, targets)
     if not targets:
-        error = (
-            f"You may not promote from {reg.name}: that needs Promote Packages on "
-            f"{reg.promote_to.name if reg.promote_to else 'a target registry'}."
-        )
+        error = f"You may not promote from {reg.name}: {option.reason}."
     elif request.method == "POST" and form.is_valid():
         values = {
             "source": reg,
@@ -82,6 +80,8 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
         "tag": tag_obj,
         "form": form,
         "targets": targets,
+        "option": option,
+        "states": pipeline.target_states(tag=tag_obj, targets=targets),
         "error": error,
         "checklist": checklist,
         "pending": _pending(reg, repo, tag_obj, checklist, targets),

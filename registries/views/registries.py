@@ -13,10 +13,12 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden
 from promoter.signin import sign_in_redirect, signed_out
-from registries import selectors, selectors_policies
+from registries import pipeline, selectors, selectors_policies
+from registries.accessories import accessory_of
 from registries.forms import RegistryForm
 from registries.policy_forms import PolicyForm
 from registries.services.images import tag_image
+from registries.services.referrers import image_referrers
 from registries.services.registries import WRITABLE, registry_create, registry_update
 from registries.views.policies import policy_initial
 
@@ -27,7 +29,9 @@ def _principal(request: HttpRequest) -> Principal:
 
 @require_GET
 def registry_list(request: HttpRequest) -> HttpResponse:
-    registries = selectors.registry_list(principal=_principal(request))
+    registries = pipeline.registries_in_pipeline_order(
+        selectors.registry_list(principal=_principal(request))
+    )
     if signed_out(request) and not registries:
         # Anonymous may see nothing here: the page to show is the sign-in page.
         return sign_in_redirect(request)
@@ -61,18 +65,31 @@ def registry_detail(request: HttpRequest, registry: str) -> HttpResponse:
 
 @require_GET
 def repository_detail(request: HttpRequest, registry: str, repository: str) -> HttpResponse:
-    reg = selectors.registry_get(principal=_principal(request), name=registry)
+    principal = _principal(request)
+    reg = selectors.registry_get(principal=principal, name=registry)
     repo = selectors.repository_get(registry=reg, name=repository)
     query = request.GET.get("q", "")[:200]
-    page = selectors.tag_page(repository=repo, query=query, page=request.GET.get("page", 1))
+    raw = request.GET.get("raw") == "1"
+    page = pipeline.tag_rows(repository=repo, query=query, page=request.GET.get("page", 1), raw=raw)
+    digests = list(dict.fromkeys(t.digest for t in page))
+    chips = pipeline.stage_chips(registry=reg, repository=repo.name, digests=digests)
+    accessories = pipeline.accessories_for(repository=repo, digests=digests)
+    for tag in page:
+        tag.chips = chips.get(tag.digest, [])
+        tag.accessories = accessories.get(tag.digest, [])
+        tag.signed = pipeline.signed(tag.accessories)
+        tag.accessory = accessory_of(tag.name)
     context = {
         "registry": reg,
         "repository": repo,
         "page_obj": page,
         "q": query,
+        "raw": raw,
+        "filter_hidden": {"raw": "1"} if raw else {},
         "query": _other_params(request),
         "untagged": selectors.untagged_images(repository=repo),
         "image_ref": f"{reg.pull_host}/{reg.backing_path(repo.name)}",
+        "promote": pipeline.promote_option(principal=principal, source=reg),
     }
     if request.htmx and request.htmx.target == "tags":
         return render(request, "registries/repository_detail.html#tags", context)
@@ -89,6 +106,11 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
     tab = request.GET.get("tab", "overview")
     if tab not in {"overview", "history"}:
         tab = "overview"
+    accessory = accessory_of(tag_obj.name)
+    promote = pipeline.promote_option(principal=principal, source=reg)
+    accessories = pipeline.accessories_for(repository=repo, digests=[tag_obj.digest])[
+        tag_obj.digest
+    ]
     context = {
         "registry": reg,
         "repository": repo,
@@ -97,15 +119,29 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
         # Quoted for the shell: a displayed command is pasted into terminals.
         "pull_command": shell_command("docker", "pull", f"{image}@{tag_obj.digest}"),
         "pull_tag_command": shell_command("docker", "pull", f"{image}:{tag_obj.name}"),
-        "can_promote": bool(selectors.promotion_targets(source=reg, principal=principal)),
+        # Accessories travel with their image: never a Promote of their own.
+        "accessory": accessory,
+        "promote": promote,
+        "can_promote": promote.allowed and accessory is None,
         "can_roll_back": bool(tag_obj.previous_digest) and principal.has("promote", reg),
+        "chips": pipeline.stage_chips(registry=reg, repository=repo.name, digests=[tag_obj.digest])[
+            tag_obj.digest
+        ],
+        "arrival": pipeline.tag_arrival(tag=tag_obj),
+        "accessories": accessories,
+        "signed": pipeline.signed(accessories),
     }
     if tab == "history":
-        context["history"] = selectors.tag_history(
+        context["history"] = pipeline.tag_trail(
             principal=principal, tag=tag_obj, cursor=request.GET.get("cursor", "")[:64]
         )
     else:
         context["image"] = tag_image(tag=tag_obj)
+        context["about"] = pipeline.image_about(context["image"].details)
+        context["locations"] = pipeline.image_locations(principal=principal, digest=tag_obj.digest)
+        context["referrers"] = image_referrers(
+            registry=reg, repository=repo.name, digest=tag_obj.digest
+        )
     if request.htmx and request.htmx.target == "tab-content":
         return render(request, "registries/tag_detail.html#tab-content", context)
     return render(request, "registries/tag_detail.html", context)

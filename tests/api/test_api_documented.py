@@ -63,6 +63,7 @@ def test_every_documented_answer_is_exactly_what_the_endpoint_returns(api, demo,
     call("POST", "/api/api-keys/delete", f"/api/api-keys/delete?id={system_key['id']}")
     _policies_approvals_webhooks(call, repo, settings)
     call("GET", "/health")
+    call("GET", "/api/audit/events", "/api/audit/events?action=pushed")
     settings.PROMOTER_REGISTRY_URL = "http://127.0.0.1:9"  # nothing listens: the registry is down
     down = call("GET", "/health")
     assert down.json()["serviceStatus"] == "Error"

@@ -32,6 +32,7 @@ def test_feed_create_get_list_update_delete(api):
         "feedType": "docker",
         "description": "QA images",
         "active": True,
+        "requireComment": False,
         "dropPath": None,
         "usageType": "validated",
         "promoteTo": "proddocker",

@@ -42,7 +42,7 @@ def test_every_endpoint_conforms_to_the_openapi_document(api, demo):
     document = api.get("/api/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 27  # 14, and 13 of policies, approvals, webhooks
+    assert len(operations) == 28  # 14, 13 of policies, approvals, webhooks, and audit
     end = time.monotonic() + BUDGET_SECONDS
     calls: dict[str, set[int]] = {}
     runs = [

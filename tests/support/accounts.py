@@ -26,7 +26,7 @@ def pipeline() -> dict[str, Registry]:
     from registries.models import Registry
 
     tasks_ensure()
-    demo_ensure()
+    demo_ensure(require_comments=False)  # these tests promote without a comment
     return {r.name: r for r in Registry.objects.all()}
 
 

@@ -88,6 +88,7 @@ def _image(
     layers: int,
     layer_size: int,
     labels: dict[str, str] | None,
+    created: str = "",
 ) -> tuple[bytes, str]:
     os_name, arch, *variant = platform.split("/")
     layer_descriptors, diff_ids = [], []
@@ -112,6 +113,8 @@ def _image(
     }
     if variant:
         config["variant"] = variant[0]
+    if created:
+        config["created"] = created
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_digest = layout.put(config_bytes)
     info.config_digests.append(config_digest)
@@ -134,8 +137,10 @@ def make_oci_layout(
     labels: dict[str, str] | None = None,
     tag: str = "latest",
     seed: int | None = None,
+    created: str = "",
 ) -> ImageInfo:
-    """Write an OCI image layout with random layers; an index when platforms are given."""
+    """Write an OCI image layout with random layers; an index when platforms are given
+    (`created`: the config's build time, RFC 3339)."""
     root = Path(dir)
     layout = _Layout(root)
     rng = random.Random(seed)
@@ -151,6 +156,7 @@ def make_oci_layout(
                 layers=layers,
                 layer_size=layer_size,
                 labels=labels,
+                created=created,
             )
             os_name, arch, *variant = platform.split("/")
             entry_platform = {"architecture": arch, "os": os_name}
@@ -177,6 +183,7 @@ def make_oci_layout(
             layers=layers,
             layer_size=layer_size,
             labels=labels,
+            created=created,
         )
         media_type = OCI_MANIFEST
         info.platforms = ["linux/amd64"]
@@ -253,6 +260,7 @@ def push_image(
     tmp_path: str | os.PathLike[str],
     labels: dict[str, str] | None = None,
     seed: int | None = None,
+    created: str = "",
 ) -> ImageInfo:
     """Build a random image and push it with skopeo; its registry digest equals the layout's."""
     layout_dir = Path(tmp_path) / f"layout-{repo.replace('/', '_')}-{tag}-{os.urandom(4).hex()}"
@@ -264,6 +272,7 @@ def push_image(
         labels=labels,
         tag=tag,
         seed=seed,
+        created=created,
     )
     target = f"docker://{registry_hostport}/{repo}:{tag}"
     _run(

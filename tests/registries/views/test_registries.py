@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db  # `demo` makes a test transactional (a live 
 
 
 def test_registry_list_shows_the_pipeline(admin_client):
-    page = admin_client.get("/")
+    page = admin_client.get("/registries/")
     assert page.status_code == 200
     html = page.content.decode()
     for name in ("devdocker", "rcdocker", "proddocker"):
