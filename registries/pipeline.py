@@ -24,7 +24,7 @@ from registries.selectors import promotion_targets
 BOARD_NEWEST = 5  # images shown per stage on the board
 BOARD_WAITING = 8  # images shown per "in A, not yet in B" list
 COUNT_CAP = 1000  # counts above this read "1000+" (a count never walks a whole registry)
-TRAIL_PAGE_SIZE = 25
+TRAIL_PAGE_SIZE = 20  # as the tag page's History has always had
 LOCATIONS_LIMIT = 200
 # Events that point a tag at a digest: how it arrived.
 ARRIVALS = ("pushed", "promoted", "rolled_back")
@@ -81,15 +81,6 @@ def pipeline_chains(*, principal: Principal) -> list[list[Registry]]:
     return chains
 
 
-def pipeline_order(*, principal: Principal) -> dict[int, int]:
-    """{registry id: position}: registries in pipeline order (dev, rc, prod, then others)."""
-    order: dict[int, int] = {}
-    for chain in pipeline_chains(principal=principal):
-        for registry in chain:
-            order.setdefault(registry.pk, len(order))
-    return order
-
-
 def registries_in_pipeline_order(registries) -> list[Registry]:
     """The given registries (e.g. selectors.registry_list) sorted by their pipeline order."""
     items = list(registries)
@@ -100,9 +91,14 @@ def registries_in_pipeline_order(registries) -> list[Registry]:
     return sorted(items, key=lambda r: (order.get(r.pk, len(order)), r.name))
 
 
-def _stages_through(registry: Registry) -> list[Registry]:
+def registries_all() -> list[Registry]:
+    """Every registry, with its Promote To (one read a page can share among these selectors)."""
+    return list(Registry.objects.select_related("promote_to"))
+
+
+def _stages_through(registry: Registry, registries: list[Registry] | None = None) -> list[Registry]:
     """The stages of every chain passing through `registry`, in order (for stage chips)."""
-    registries = list(Registry.objects.all())
+    registries = registries if registries is not None else registries_all()
     stages: list[Registry] = []
     for chain in _all_chains(registries):
         if any(r.pk == registry.pk for r in chain):
@@ -229,21 +225,28 @@ class Chip:
 
 
 def stage_chips(
-    *, registry: Registry, repository: str, digests: list[str]
+    *,
+    registry: Registry,
+    repository: str,
+    digests: list[str],
+    registries: list[Registry] | None = None,
 ) -> dict[str, list[Chip]]:
     """{digest: [Chip per stage of registry's chain]}: which stages hold each digest, by
     digest, in the same repository (tagged or untagged). One query for a page of tags."""
-    stages = _stages_through(registry)
+    stages = _stages_through(registry, registries)
     pks = [s.pk for s in stages]
+    where = {
+        "repository__registry_id__in": pks,
+        "repository__name": repository,
+        "digest__in": digests,
+    }
+    fields = ("repository__registry_id", "digest")
     held: set[tuple[int, str]] = set(
-        Tag.objects.filter(
-            repository__registry_id__in=pks, repository__name=repository, digest__in=digests
-        ).values_list("repository__registry_id", "digest")
-    )
-    held |= set(
-        Image.objects.filter(
-            repository__registry_id__in=pks, repository__name=repository, digest__in=digests
-        ).values_list("repository__registry_id", "digest")
+        Tag.objects.filter(**where)
+        .order_by()
+        .values_list(*fields)
+        .union(Image.objects.filter(**where).order_by().values_list(*fields))
+        .order_by()
     )
     return {d: [Chip(s, (s.pk, d) in held) for s in stages] for d in digests}
 
@@ -255,25 +258,31 @@ class Location:
     tag: str = ""  # "" for an image held by digest only
 
 
-def image_locations(*, principal: Principal, digest: str) -> list[Location]:
+def image_locations(
+    *, principal: Principal, digest: str, registries: list[Registry] | None = None
+) -> list[Location]:
     """Every registry, repository and tag holding `digest` that the principal may view, in
     pipeline order."""
-    visible = Registry.objects.restrict(principal, Permission.VIEW)
-    order = pipeline_order(principal=principal)
+    registries = registries if registries is not None else registries_all()
+    visible = [r.pk for r in registries if principal.has(Permission.VIEW, r)]
+    order: dict[int, int] = {}
+    for chain in _all_chains(registries):
+        for registry in chain:
+            order.setdefault(registry.pk, len(order))
     tags = (
-        Tag.objects.filter(digest=digest, repository__registry__in=visible)
+        Tag.objects.filter(digest=digest, repository__registry_id__in=visible)
         .select_related("repository__registry")
         .order_by("repository__name", "name")[:LOCATIONS_LIMIT]
     )
     found = [Location(t.repository.registry, t.repository.name, t.name) for t in tags]
     tagged = {(loc.registry.pk, loc.repository) for loc in found}
-    images = Image.objects.filter(digest=digest, repository__registry__in=visible).select_related(
-        "repository__registry"
-    )[:LOCATIONS_LIMIT]
+    images = Image.objects.filter(
+        digest=digest, repository__registry_id__in=visible
+    ).select_related("repository__registry")[:LOCATIONS_LIMIT]
     for image in images:
         if (image.repository.registry_id, image.repository.name) not in tagged:
             found.append(Location(image.repository.registry, image.repository.name))
-    return sorted(found, key=lambda loc: (order.get(loc.registry.pk, len(order)),))
+    return sorted(found, key=lambda loc: order.get(loc.registry.pk, len(order)))
 
 
 # --- accessories ---------------------------------------------------------------------------
@@ -362,30 +371,44 @@ def tag_arrival(*, tag: Tag) -> HistoryEvent | None:
 # --- the whole trail ---------------------------------------------------------------------
 
 
-def _visible_names(principal: Principal) -> list[str]:
-    return list(
-        Registry.objects.restrict(principal, Permission.VIEW).values_list("name", flat=True)
-    )
+def _visible_names(principal: Principal, registries: list[Registry] | None = None) -> list[str]:
+    registries = registries if registries is not None else registries_all()
+    return [r.name for r in registries if principal.has(Permission.VIEW, r)]
+
+
+TRAIL_DIGESTS = 50  # digests a trail follows: the newest this tag name has held
+TRAIL_SCAN = 500  # events of the tag name read to find them
 
 
 def trail_digests(*, tag: Tag) -> list[str]:
-    """Every digest this repository and tag name has held, in any registry (and now)."""
-    held = set(
+    """The digests this repository and tag name has held in any registry, newest first (and
+    its digest now): at most TRAIL_DIGESTS, so a tag re-pushed by CI all day stays cheap."""
+    found = [tag.digest]
+    recent = (
         HistoryEvent.objects.filter(repository=tag.repository.name, tag=tag.name)
-        .order_by()
-        .values_list("digest", flat=True)
-        .distinct()
+        .order_by("-created_at", "-id")
+        .values_list("digest", flat=True)[:TRAIL_SCAN]
     )
-    held.add(tag.digest)
-    return sorted(held)
+    for digest in recent:
+        if digest not in found:
+            found.append(digest)
+        if len(found) >= TRAIL_DIGESTS:
+            break
+    return found
 
 
-def tag_trail(*, principal: Principal, tag: Tag, page: int | str = 1) -> Page:
+def tag_trail(
+    *,
+    principal: Principal,
+    tag: Tag,
+    page: int | str = 1,
+    registries: list[Registry] | None = None,
+) -> Page:
     """The History tab: every event for this repository and tag name, and for every digest
     it has held (with their signatures), across the registries the principal may view;
     pushed, promoted, failed, rolled back and deleted, newest first. A re-push adds to it:
     nothing earlier disappears."""
-    visible = _visible_names(principal)
+    visible = _visible_names(principal, registries)
     digests = trail_digests(tag=tag)
     events = (
         HistoryEvent.objects.filter(repository=tag.repository.name)

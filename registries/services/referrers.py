@@ -41,15 +41,20 @@ def _kind(artifact_type: str) -> tuple[str, str]:
     return "referrer", "Referrer"
 
 
-def image_referrers(*, registry: Registry, repository: str, digest: str) -> Referrers:
+def image_referrers(
+    *, registry: Registry, repository: str, digest: str, indexed: bool | None = None
+) -> Referrers:
     """The OCI 1.1 referrers listed under `sha256-<hex>` for the image (when the index holds
-    that tag; one bounded manifest read), each with its artifact type."""
+    that tag, which `indexed` may already say; one bounded manifest read), each with its
+    artifact type."""
     if not digest.startswith("sha256:"):
         return Referrers()
     tag = oci_manifest.referrers_tag(digest)
-    if not Tag.objects.filter(
-        repository__registry=registry, repository__name=repository, name=tag
-    ).exists():
+    if indexed is None:
+        indexed = Tag.objects.filter(
+            repository__registry=registry, repository__name=repository, name=tag
+        ).exists()
+    if not indexed:
         return Referrers()
     try:
         index = client_for(registry).get_manifest(registry.backing_path(repository), tag)

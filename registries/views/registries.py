@@ -72,7 +72,9 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
     raw = request.GET.get("raw") == "1"
     page = pipeline.tag_rows(repository=repo, query=query, page=request.GET.get("page", 1), raw=raw)
     digests = list(dict.fromkeys(t.digest for t in page))
-    chips = pipeline.stage_chips(registry=reg, repository=repo.name, digests=digests)
+    chips = pipeline.stage_chips(
+        registry=reg, repository=repo.name, digests=digests, registries=pipeline.registries_all()
+    )
     accessories = pipeline.accessories_for(repository=repo, digests=digests)
     for tag in page:
         tag.chips = chips.get(tag.digest, [])
@@ -108,9 +110,7 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
         tab = "overview"
     accessory = accessory_of(tag_obj.name)
     promote = pipeline.promote_option(principal=principal, source=reg)
-    accessories = pipeline.accessories_for(repository=repo, digests=[tag_obj.digest])[
-        tag_obj.digest
-    ]
+    registries = pipeline.registries_all()  # one read shared by the selectors below
     context = {
         "registry": reg,
         "repository": repo,
@@ -124,23 +124,34 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
         "promote": promote,
         "can_promote": promote.allowed and accessory is None,
         "can_roll_back": bool(tag_obj.previous_digest) and principal.has("promote", reg),
-        "chips": pipeline.stage_chips(registry=reg, repository=repo.name, digests=[tag_obj.digest])[
-            tag_obj.digest
-        ],
-        "arrival": pipeline.tag_arrival(tag=tag_obj),
-        "accessories": accessories,
-        "signed": pipeline.signed(accessories),
     }
     if tab == "history":
         context["history"] = pipeline.tag_trail(
-            principal=principal, tag=tag_obj, cursor=request.GET.get("cursor", "")[:64]
+            principal=principal,
+            tag=tag_obj,
+            cursor=request.GET.get("cursor", "")[:64],
+            registries=registries,
         )
     else:
+        accessories = pipeline.accessories_for(repository=repo, digests=[tag_obj.digest])[
+            tag_obj.digest
+        ]
         context["image"] = tag_image(tag=tag_obj)
         context["about"] = pipeline.image_about(context["image"].details)
-        context["locations"] = pipeline.image_locations(principal=principal, digest=tag_obj.digest)
+        context["chips"] = pipeline.stage_chips(
+            registry=reg, repository=repo.name, digests=[tag_obj.digest], registries=registries
+        )[tag_obj.digest]
+        context["arrival"] = pipeline.tag_arrival(tag=tag_obj)
+        context["accessories"] = accessories
+        context["signed"] = pipeline.signed(accessories)
+        context["locations"] = pipeline.image_locations(
+            principal=principal, digest=tag_obj.digest, registries=registries
+        )
         context["referrers"] = image_referrers(
-            registry=reg, repository=repo.name, digest=tag_obj.digest
+            registry=reg,
+            repository=repo.name,
+            digest=tag_obj.digest,
+            indexed=any(a.kind == "referrers" for a in accessories),
         )
     if request.htmx and request.htmx.target == "tab-content":
         return render(request, "registries/tag_detail.html#tab-content", context)

@@ -196,6 +196,7 @@ def test_bad_audit_filters_get_a_clear_message_and_a_400(admin_client, params, m
 # --- on a seeded pipeline ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_client):
     admin = Principal(user=get_user_model().objects.get(username="Admin"))
 

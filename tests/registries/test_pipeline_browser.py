@@ -49,6 +49,7 @@ def waiting_images(page, source: str, target: str) -> set[str]:
     return {rows.nth(i).get_attribute("data-image") for i in range(rows.count())}
 
 
+@pytest.mark.slow
 def test_a_release_manager_sees_and_moves_the_pipeline(demo, seed, page, browser):
     login(page, demo.url, "Admin", PASSWORD)
 
@@ -200,6 +201,7 @@ def test_a_release_manager_sees_and_moves_the_pipeline(demo, seed, page, browser
         eve.close()
 
 
+@pytest.mark.slow
 def test_the_audit_page_filters_by_each_filter_shares_its_url_and_downloads_matching_csv(
     demo, seed, page, browser, tmp_path
 ):
