@@ -13,8 +13,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from registries.credentials import EncryptedTextField
 from registries.accessories import accessory_of
+from registries.credentials import EncryptedTextField
 from registries.oci.copy import CopyCounters
 
 REGISTRY_NAME_VALIDATOR = RegexValidator(

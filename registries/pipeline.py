@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Permission
@@ -19,7 +19,7 @@ from accounts.permissions import Principal
 from registries.accessories import ACCESSORY_TAG_REGEX, Accessory, accessory_of
 from registries.models import HistoryEvent, Image, Registry, Repository, Tag
 from registries.oci.manifest import cosign_tags, referrers_tag
-from registries.selectors import promotion_targets
+from registries.selectors import KeysetPage, keyset_page, promotion_targets
 
 BOARD_NEWEST = 5  # images shown per stage on the board
 BOARD_WAITING = 8  # images shown per "in A, not yet in B" list
@@ -401,22 +401,27 @@ def tag_trail(
     *,
     principal: Principal,
     tag: Tag,
-    page: int | str = 1,
+    cursor: str = "",
     registries: list[Registry] | None = None,
-) -> Page:
+) -> KeysetPage:
     """The History tab: every event for this repository and tag name, and for every digest
     it has held (with their signatures), across the registries the principal may view;
     pushed, promoted, failed, rolled back and deleted, newest first. A re-push adds to it:
-    nothing earlier disappears."""
+    nothing earlier disappears.
+
+    Three ordered, limited reads (this tag name; those digests; their accessories), each
+    walking its own index, merged by keyset_page: pages follow a cursor, never an OFFSET.
+    """
     visible = _visible_names(principal, registries)
     digests = trail_digests(tag=tag)
-    events = (
-        HistoryEvent.objects.filter(repository=tag.repository.name)
-        .filter(Q(tag=tag.name) | Q(digest__in=digests) | Q(subject__in=digests))
-        .filter(Q(registry__in=visible) | Q(to_registry__in=visible))
-        .order_by("-created_at", "-id")
-    )
-    return Paginator(events, TRAIL_PAGE_SIZE).get_page(page)
+    seen = Q(registry__in=visible) | Q(to_registry__in=visible)
+    events = HistoryEvent.objects.filter(repository=tag.repository.name)
+    branches = [
+        events.filter(tag=tag.name).filter(seen),
+        events.filter(digest__in=digests).filter(seen),
+        events.filter(subject__in=digests).filter(seen),
+    ]
+    return keyset_page(branches, cursor=cursor, size=TRAIL_PAGE_SIZE)
 
 
 # --- the board -----------------------------------------------------------------------------

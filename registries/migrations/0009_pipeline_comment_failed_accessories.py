@@ -3,6 +3,12 @@
 from django.db import migrations, models
 
 
+def forget_image_facts(apps, schema_editor):
+    """ImageFacts is a cache of what registries hold by digest; rows stored before now lack
+    the annotations the tag page shows, so they are read again on the next view."""
+    apps.get_model("registries", "ImageFacts").objects.all().delete()
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("registries", "0008_perf_counters_indexes_image_facts"),
@@ -58,4 +64,5 @@ class Migration(migrations.Migration):
                 fields=["repository", "subject", "-created_at", "-id"], name="history_subject_idx"
             ),
         ),
+        migrations.RunPython(forget_image_facts, migrations.RunPython.noop),
     ]

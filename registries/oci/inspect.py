@@ -38,6 +38,10 @@ class PlatformImage:
     created: str = ""
 
 
+MAX_ANNOTATIONS = 64
+ANNOTATION_MAX = 1024  # characters of a key or value kept
+
+
 @dataclass
 class ImageDetails:
     summary: ImageSummary
@@ -47,11 +51,14 @@ class ImageDetails:
     annotations: dict = field(default_factory=dict)
 
 
-def _annotations(parsed: dict) -> dict:
+def annotations_of(parsed: dict) -> dict:
+    """A manifest's or index's OCI annotations with plain values, at most MAX_ANNOTATIONS of
+    them (they are kept with the image's facts and shown on its tag page)."""
     found = parsed.get("annotations")
     if not isinstance(found, dict):
         return {}
-    return {str(k): str(v) for k, v in found.items() if isinstance(v, (str, int, float))}
+    plain = [(str(k), str(v)) for k, v in found.items() if isinstance(v, (str, int, float))]
+    return {k[:ANNOTATION_MAX]: v[:ANNOTATION_MAX] for k, v in plain[:MAX_ANNOTATIONS]}
 
 
 def _manifest_size(parsed: dict) -> int:
@@ -202,7 +209,7 @@ def image_details(client: RegistryClient, path: str, reference: str) -> ImageDet
             [image.platform] if image.platform != "unknown" else [],
             subject=_subject_of(parsed),
         )
-        return ImageDetails(summary, [image], raw, _annotations(parsed))
+        return ImageDetails(summary, [image], raw, annotations_of(parsed))
     images: list[PlatformImage] = []
     _platform_images(client, path, parsed, images)
     platforms = list(dict.fromkeys(i.platform for i in images))
@@ -214,4 +221,4 @@ def image_details(client: RegistryClient, path: str, reference: str) -> ImageDet
         children=[c.digest for c in oci_manifest.child_manifests(parsed)],
         subject=_subject_of(parsed),
     )
-    return ImageDetails(summary, images, raw, _annotations(parsed))
+    return ImageDetails(summary, images, raw, annotations_of(parsed))

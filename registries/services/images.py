@@ -22,6 +22,7 @@ from registries.oci.inspect import (
     ImageDetails,
     ImageSummary,
     PlatformImage,
+    annotations_of,
     image_details,
 )
 
@@ -56,7 +57,7 @@ def _details(registry: Registry, path: str, digest: str) -> ImageDetails:
         images = _images(top.facts)
         platforms = [i.platform for i in images if i.platform != "unknown"]
         summary = ImageSummary(digest, top.media_type, sum(i.size for i in images), platforms)
-        return ImageDetails(summary, images, "")
+        return ImageDetails(summary, images, "", _annotations(top.facts))
     # Attestations are not images to show; a child without a platform only when nested.
     shown = [c for c in children if not c["attestation"] and (c["platform"] or c["index"])][
         :MAX_FACT_MANIFESTS
@@ -76,7 +77,12 @@ def _details(registry: Registry, path: str, digest: str) -> ImageDetails:
             )
     platforms = list(dict.fromkeys(i.platform for i in images))
     summary = ImageSummary(digest, top.media_type, sum(i.size for i in images), platforms)
-    return ImageDetails(summary, images, "")
+    return ImageDetails(summary, images, "", _annotations(top.facts))
+
+
+def _annotations(facts: dict) -> dict:
+    found = facts.get("annotations")
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def _read_top(registry: Registry, path: str, digest: str) -> ImageFacts:
@@ -93,7 +99,12 @@ def _read_top(registry: Registry, path: str, digest: str) -> ImageFacts:
             }
             for c in oci_manifest.child_manifests(parsed)
         ]
-        facts = ImageFacts(digest=digest, media_type=top.media_type, facts={"children": children})
+        facts = ImageFacts(
+            digest=digest,
+            media_type=top.media_type,
+            # The index's own annotations (source, revision, …) for the tag page.
+            facts={"children": children, "annotations": annotations_of(parsed)},
+        )
         return _store([facts])[0]
     return _store([_image_facts(image_details(client, path, digest))])[0]
 
@@ -128,7 +139,8 @@ def _image_facts(details: ImageDetails) -> ImageFacts:
                     "created": image.created,
                 }
                 for image in details.images
-            ]
+            ],
+            "annotations": details.annotations,
         },
     )
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from registries.connections import client_for
 from registries.models import Registry, Tag
 from registries.oci import manifest as oci_manifest
+from registries.oci.deadline import deadline
 from registries.oci.errors import ManifestInvalid, RegistryError
 
 MAX_SHOWN = 100
@@ -57,7 +60,11 @@ def image_referrers(
     if not indexed:
         return Referrers()
     try:
-        index = client_for(registry).get_manifest(registry.backing_path(repository), tag)
+        # A web request: the read stays within the web deadline (registries.oci.deadline).
+        with deadline(settings.PROMOTER_WEB_REGISTRY_DEADLINE):
+            index = client_for(registry, web=True).get_manifest(
+                registry.backing_path(repository), tag
+            )
         entries = index.parsed().get("manifests") or []
     except (RegistryError, ManifestInvalid) as exc:
         return Referrers(error=getattr(exc, "message", str(exc)))
