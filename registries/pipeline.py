@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from accounts.models import Permission
 from accounts.permissions import Principal
 from registries.accessories import ACCESSORY_TAG_REGEX, Accessory, accessory_of
-from registries.models import HistoryEvent, Image, Registry, Repository, Tag
+from registries.models import HistoryEvent, Image, PromotionPolicy, Registry, Repository, Tag
 from registries.oci.manifest import cosign_tags, referrers_tag
 from registries.selectors import KeysetPage, keyset_page, promotion_targets
 
@@ -118,6 +118,7 @@ class PromoteOption:
     source: Registry
     targets: list[Registry]
     reason: str = ""  # why the principal may not promote; "" when it may
+    policed: bool = False  # a target has a promotion policy (its checklist is in the dialog)
 
     @property
     def allowed(self) -> bool:
@@ -136,13 +137,31 @@ class PromoteOption:
     def comment_required(self) -> bool:
         return any(t.require_comment for t in self.targets)
 
+    @property
+    def asks(self) -> bool:
+        """The dialog has something to ask or show first (a comment, a policy's checklist),
+        so a one-click Promote opens it instead of promoting at once."""
+        return self.comment_required or self.policed
 
-def promote_option(*, principal: Principal, source: Registry) -> PromoteOption:
+
+def policed_registries() -> set[int]:
+    """Ids of the registries with a promotion policy (one read a page can share)."""
+    policies = PromotionPolicy.objects.all()
+    return {p.registry_id for p in policies if not p.is_empty}
+
+
+def promote_option(
+    *, principal: Principal, source: Registry, policed: set[int] | None = None
+) -> PromoteOption:
     """Where the principal may promote from `source` (promotion_targets), and if nowhere, why:
-    the one answer behind every Promote button, enabled or disabled."""
+    the one answer behind every Promote button, enabled or disabled. `policed`: the
+    registries with a policy, when the page has read them already."""
     targets = promotion_targets(source=source, principal=principal)
     if targets:
-        return PromoteOption(source, targets)
+        if policed is None:
+            policies = PromotionPolicy.objects.filter(registry__in=targets)
+            policed = {p.registry_id for p in policies if not p.is_empty}
+        return PromoteOption(source, targets, policed=any(t.pk in policed for t in targets))
     return PromoteOption(source, [], _why_not(principal, source))
 
 
@@ -475,6 +494,7 @@ def pipeline_board(
     """The home page: each chain's stages with their newest images, and between adjacent
     stages what is in one and not yet in the next (with the principal's Promote option)."""
     board = []
+    policed = policed_registries()
     for registries in pipeline_chains(principal=principal):
         chain = Chain()
         for registry in registries:
@@ -501,7 +521,7 @@ def pipeline_board(
                     target,
                     list(pending[:waiting]),
                     _capped_count(pending),
-                    promote_option(principal=principal, source=source),
+                    promote_option(principal=principal, source=source, policed=policed),
                 )
             )
         board.append(chain)

@@ -14,9 +14,12 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from accounts.models import Privilege
+from accounts.permissions import Principal
 from registries.models import Promotion, Registry
+from registries.services.policies import policy_update
 from tests.browser_support import login, screenshot
 from tests.conftest import PASSWORD, user_with
 from tests.registries.pipeline_seed import seed_pipeline
@@ -44,6 +47,19 @@ def shots(page, name: str) -> None:
     assert wide <= inner, f"{name} is {wide} px wide on a {inner} px phone"
 
 
+def csp_watch(page) -> list[str]:
+    """The Content-Security-Policy violations the browser reports on `page` (none allowed:
+    no inline script or style)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(f"{page.url}: {message.text}")
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    return violations
+
+
 def waiting_images(page, source: str, target: str) -> set[str]:
     rows = page.locator(f"#waiting-{source}-{target} tbody tr")
     return {rows.nth(i).get_attribute("data-image") for i in range(rows.count())}
@@ -51,6 +67,7 @@ def waiting_images(page, source: str, target: str) -> set[str]:
 
 @pytest.mark.slow
 def test_a_release_manager_sees_and_moves_the_pipeline(demo, seed, page, browser):
+    violations = csp_watch(page)
     login(page, demo.url, "Admin", PASSWORD)
 
     # The board: three stages in order, and what waits between them.
@@ -106,6 +123,32 @@ def test_a_release_manager_sees_and_moves_the_pipeline(demo, seed, page, browser
     same.wait_for(state="visible")
     assert "Already there" in same.inner_text()
     page.keyboard.press("Escape")
+
+    # With a policy on rcdocker the board's Promote opens the dialog first, and the dialog
+    # shows the policy's checklist next to the replace warning and the required comment.
+    admin = Principal(user=get_user_model().objects.get(username="Admin"))
+    rc = Registry.objects.get(name="rcdocker")
+    policy_update(registry=rc, actor=admin, values={"approvals_required": 1})
+    page.goto(demo.url + "/")
+    row = page.locator(f'#waiting-devdocker-rcdocker tr[data-image="{seed.web}:2.0.1"]')
+    row.get_by_role("link", name=re.compile("Promote")).click()
+    dialog.wait_for(state="visible")
+    assert dialog.locator("#promote-dialog-title").inner_text() == (
+        f"Promote {seed.web}:2.0.1 to rcdocker"
+    )
+    assert "0 of 1 approvals" in dialog.locator("#policy-checklist").inner_text()
+    replaced = dialog.locator("#target-state-rcdocker").inner_text()
+    assert "Will be replaced" in replaced and seed.w1[7:19] in replaced
+    assert "required" in dialog.locator("label[for=id_comment]").inner_text()
+    assert dialog.locator("#promote-submit").inner_text() == "Request promotion"
+    screenshot(page, "pipeline-promote-dialog-policy")
+    dialog.locator("#promote-submit").click()
+    error = page.locator("#promote-error")
+    error.wait_for(state="visible")
+    assert "A comment is required to promote into rcdocker" in error.inner_text()
+    assert "0 of 1 approvals" in page.locator("#policy-checklist").inner_text()
+    page.keyboard.press("Escape")
+    policy_update(registry=rc, actor=admin, values={"approvals_required": 0})
 
     # Stage chips and accessories nested under their image, never promotable.
     page.goto(f"{demo.url}/registries/devdocker/images/{seed.worker}")
@@ -199,12 +242,14 @@ def test_a_release_manager_sees_and_moves_the_pipeline(demo, seed, page, browser
         )
     finally:
         eve.close()
+    assert violations == []
 
 
 @pytest.mark.slow
 def test_the_audit_page_filters_by_each_filter_shares_its_url_and_downloads_matching_csv(
     demo, seed, page, browser, tmp_path
 ):
+    violations = csp_watch(page)
     login(page, demo.url, "Admin", PASSWORD)
     page.goto(demo.url + "/audit/")
     assert page.locator("#audit tbody tr").count() >= 10
@@ -301,6 +346,7 @@ def test_the_audit_page_filters_by_each_filter_shares_its_url_and_downloads_matc
             assert "proddocker" in rows.nth(i).inner_text()
     finally:
         viewer.close()
+    assert violations == []
 
 
 def test_the_privilege_form_previews_what_it_would_allow(demo, page):

@@ -124,7 +124,8 @@ def _older_link(html: str) -> str:
 
 
 PAGES = [
-    ("registries index", "/", {}),
+    ("pipeline board", "/", {}),
+    ("registries index", "/registries/", {}),
     ("registry page", "/registries/devdocker/", {}),
     ("repository page", f"/registries/devdocker/images/{BIG}", {}),
     ("repository page 2", f"/registries/devdocker/images/{BIG}", {"page": 2}),
@@ -132,6 +133,10 @@ PAGES = [
     ("History page 1", f"/registries/devdocker/images/{BIG}:{TAG}", {"tab": "history"}),
     ("History, the lonely tag", f"/registries/devdocker/images/{BIG}:{LONELY}", {"tab": "history"}),
     ("promotions page 1", "/promotions/", {}),
+    ("audit page 1", "/audit/", {}),
+    ("audit, filtered", "/audit/", {"action": "pushed", "repository": BIG, "target": "devdocker"}),
+    ("audit, by digest", "/audit/", {"digest": _digest(1)[:20]}),
+    ("API audit events", "/api/audit/events", {"repository": BIG}),
     ("API list", "/api/promotions/list", {}),
     ("API list, filtered", "/api/promotions/list", {"packageName": "app3", "toFeed": "rcdocker"}),
     ("API list, by group", "/api/promotions/list", {"group": "team"}),
@@ -149,6 +154,7 @@ def _counts(client) -> dict[str, int]:
     for name, path, params in [
         ("History, older page", f"/registries/devdocker/images/{BIG}:{TAG}", {"tab": "history"}),
         ("promotions, older page", "/promotions/", {}),
+        ("audit, older page", "/audit/", {}),
     ]:
         cursor = _older_link(client.get(path, params).content.decode())
         with CaptureQueriesContext(connection) as ctx:
