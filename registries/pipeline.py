@@ -118,7 +118,16 @@ class PromoteOption:
     source: Registry
     targets: list[Registry]
     reason: str = ""  # why the principal may not promote; "" when it may
-    policed: bool = False  # a target has a promotion policy (its checklist is in the dialog)
+    # Does a target have a promotion policy (its checklist is in the dialog)? None: not read
+    # yet (read when asked, so pages that never ask do not pay for it).
+    known_policed: bool | None = None
+
+    @property
+    def policed(self) -> bool:
+        if self.known_policed is None:
+            policies = PromotionPolicy.objects.filter(registry__in=self.targets)
+            self.known_policed = any(not p.is_empty for p in policies)
+        return self.known_policed
 
     @property
     def allowed(self) -> bool:
@@ -158,10 +167,8 @@ def promote_option(
     registries with a policy, when the page has read them already."""
     targets = promotion_targets(source=source, principal=principal)
     if targets:
-        if policed is None:
-            policies = PromotionPolicy.objects.filter(registry__in=targets)
-            policed = {p.registry_id for p in policies if not p.is_empty}
-        return PromoteOption(source, targets, policed=any(t.pk in policed for t in targets))
+        known = None if policed is None else any(t.pk in policed for t in targets)
+        return PromoteOption(source, targets, known_policed=known)
     return PromoteOption(source, [], _why_not(principal, source))
 
 

@@ -101,6 +101,7 @@ def repository_get(*, registry: Registry, name: str) -> Repository:
     repository = Repository.objects.filter(registry=registry, name=name).first()
     if repository is None:
         raise NotFound(f"There is no repository {name!r} in {registry.name}.")
+    repository.registry = registry  # the caller's, so reading it costs no query
     return repository
 
 

@@ -10,6 +10,7 @@ Screenshots of each page at 1280×900 and 390×844 go to /tmp/shots/pipeline-*.p
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
 from urllib.parse import parse_qs, urlparse
 
@@ -18,7 +19,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Privilege
 from accounts.permissions import Principal
-from registries.models import Promotion, Registry
+from registries.models import Promotion, Registry, Tag
 from registries.services.policies import policy_update
 from tests.browser_support import login, screenshot
 from tests.conftest import PASSWORD, user_with
@@ -244,6 +245,23 @@ def test_a_release_manager_sees_and_moves_the_pipeline(demo, seed, page, browser
         )
     finally:
         eve.close()
+
+    # Where nothing needs asking (no comment, no policy), the board promotes in one click.
+    Registry.objects.filter(name="rcdocker").update(require_comment=False)
+    page.goto(demo.url + "/")
+    row = page.locator(f'#waiting-devdocker-rcdocker tr[data-image="{seed.web}:2.0.1"]')
+    row.get_by_role("button", name=re.compile("Promote")).click()
+    result = page.locator("#promotion-result")
+    result.wait_for(state="visible", timeout=60_000)
+    assert "Promoted" in result.inner_text()
+    assert (
+        Tag.objects.get(
+            repository__registry__name="rcdocker", repository__name=seed.web, name="2.0.1"
+        ).digest
+        == seed.w2
+    )
+    page.goto(demo.url + "/")
+    assert f"{seed.web}:2.0.1" not in waiting_images(page, "devdocker", "rcdocker")
     assert violations == []
 
 
@@ -299,6 +317,8 @@ def test_the_audit_page_filters_by_each_filter_shares_its_url_and_downloads_matc
     assert of_digest and all(seed.web in r["text"] for r in of_digest)
     old = apply(until=seed.old_day.isoformat())
     assert len(old) == 1 and seed.old_repository in old[0]["text"]
+    newer = apply(since=(seed.old_day + dt.timedelta(days=1)).isoformat())
+    assert len(newer) >= 10 and all(seed.old_repository not in r["text"] for r in newer)
     configuration = apply(action="configuration")
     assert [r["kind"] for r in configuration] == ["configuration"]
 
