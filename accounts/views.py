@@ -23,7 +23,7 @@ from accounts.forms import (
 from accounts.models import ApiKey
 from accounts.permissions import Principal
 from promoter.errors import Invalid
-from registries.pipeline import privilege_effect
+from registries.selectors_pipeline import privilege_effect
 
 SHOWN_ONCE = "api_key_raw:{}"
 

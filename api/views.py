@@ -44,7 +44,7 @@ from api.schemas import (
     status_url,
 )
 from promoter.errors import Invalid, NotFound
-from registries import audit, selectors
+from registries import selectors, selectors_audit
 from registries.models import Promotion
 from registries.services import registries as feeds
 from registries.services.health import health_checks
@@ -98,8 +98,8 @@ def promotion_status(*, principal: Principal, promotion_id: int) -> PromotionSta
 # --- audit ------------------------------------------------------------------------------
 def audit_events(*, principal: Principal, query: AuditQuery) -> AuditEvents:
     """The audit page's query: History and configuration changes, filtered, newest first."""
-    where = audit.audit_filter_parse(query.filters())
-    page = audit.audit_page(principal=principal, where=where, cursor=query.cursor or "")
+    where = selectors_audit.audit_filter_parse(query.filters())
+    page = selectors_audit.audit_page(principal=principal, where=where, cursor=query.cursor or "")
     return AuditEvents(events=[AuditEvent.of(row) for row in page], next=page.next_cursor or None)
 
 

@@ -362,8 +362,9 @@ class HistoryEvent(models.Model):
             models.Index(
                 fields=["repository", "digest", "-created_at", "-id"], name="history_image_idx"
             ),
-            # The whole trail (registries.pipeline.tag_trail) adds two: this tag name in every
-            # registry, and the accessories (signatures, …) of the images it has held.
+            # The whole trail (registries.selectors_pipeline.tag_trail) adds two: this tag
+            # name in every registry, and the accessories (signatures, …) of the images it
+            # has held.
             models.Index(
                 fields=["repository", "tag", "-created_at", "-id"], name="history_trail_idx"
             ),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import Principal
 from promoter.errors import Invalid
 from promoter.signin import sign_in_redirect, signed_out
-from registries import audit, pipeline
+from registries import selectors_audit, selectors_pipeline
 from registries.models import HistoryEvent, Registry
 
 
@@ -23,18 +23,18 @@ from registries.models import HistoryEvent, Registry
 def pipeline_board(request: HttpRequest) -> HttpResponse:
     """The home page: the Promote To chains as stages, and what waits between them."""
     principal = Principal.from_request(request)
-    board = pipeline.pipeline_board(principal=principal)
+    board = selectors_pipeline.pipeline_board(principal=principal)
     if not board and signed_out(request):
         # Anonymous may see nothing here: the page to show is the sign-in page.
         return sign_in_redirect(request)
     return render(request, "registries/pipeline.html", {"board": board, "nav_section": "pipeline"})
 
 
-def _filter(request: HttpRequest) -> tuple[audit.AuditFilter, str]:
+def _filter(request: HttpRequest) -> tuple[selectors_audit.AuditFilter, str]:
     try:
-        return audit.audit_filter_parse(request.GET), ""
+        return selectors_audit.audit_filter_parse(request.GET), ""
     except Invalid as exc:
-        return audit.AuditFilter(), exc.message
+        return selectors_audit.AuditFilter(), exc.message
 
 
 @require_GET
@@ -50,7 +50,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         # copies to share the view says just what it filters.
         clean = _encode({**where.query(), **({"cursor": cursor} if cursor else {})})
         return redirect(request.path + (f"?{clean}" if clean else ""))
-    page = audit.audit_page(principal=principal, where=where, cursor=cursor)
+    page = selectors_audit.audit_page(principal=principal, where=where, cursor=cursor)
     query = where.query()
     context = {
         "page": page,
@@ -58,8 +58,11 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "error": error,
         "query": query,
         "query_string": _encode(query),
-        "actions": [*HistoryEvent.Action.choices, (audit.CONFIGURATION, "Configuration change")],
-        "registries": pipeline.registries_in_pipeline_order(
+        "actions": [
+            *HistoryEvent.Action.choices,
+            (selectors_audit.CONFIGURATION, "Configuration change"),
+        ],
+        "registries": selectors_pipeline.registries_in_pipeline_order(
             Registry.objects.restrict(principal, "view")
         ),
         "is_filtered": bool(query),
@@ -83,12 +86,12 @@ class _Echo:
 
 def _csv_lines(rows) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(audit.EXPORT_COLUMNS)
+    yield writer.writerow(selectors_audit.EXPORT_COLUMNS)
     for row in rows:
         values = row.as_dict()
         values["changes"] = json.dumps(values["changes"]) if values["changes"] else ""
         yield writer.writerow(
-            ["" if values[c] is None else values[c] for c in audit.EXPORT_COLUMNS]
+            ["" if values[c] is None else values[c] for c in selectors_audit.EXPORT_COLUMNS]
         )
 
 
@@ -96,26 +99,28 @@ def _json_chunks(rows) -> Iterator[str]:
     yield "["
     for n, row in enumerate(rows):
         values = row.as_dict()
-        yield ("," if n else "") + json.dumps({c: values[c] for c in audit.EXPORT_COLUMNS})
+        yield ("," if n else "") + json.dumps(
+            {c: values[c] for c in selectors_audit.EXPORT_COLUMNS}
+        )
     yield "]\n"
 
 
 @require_GET
 def audit_export(request: HttpRequest, format: str) -> HttpResponse:
-    """The audit page's rows as CSV or JSON, streamed (at most audit.EXPORT_LIMIT)."""
+    """The audit page's rows as CSV or JSON, streamed (at most selectors_audit.EXPORT_LIMIT)."""
     principal = Principal.from_request(request)
     try:
-        where = audit.audit_filter_parse(request.GET)
+        where = selectors_audit.audit_filter_parse(request.GET)
     except Invalid as exc:
         return HttpResponse(exc.message + "\n", status=400, content_type="text/plain")
-    total = audit.audit_count(principal=principal, where=where)
-    rows = audit.audit_rows(principal=principal, where=where)
+    total = selectors_audit.audit_count(principal=principal, where=where)
+    rows = selectors_audit.audit_rows(principal=principal, where=where)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if format == "csv":
         response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
     else:
         response = StreamingHttpResponse(_json_chunks(rows), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="promoter-audit-{stamp}.{format}"'
-    if total > audit.EXPORT_LIMIT:
-        response["X-Promoter-Truncated"] = f"first {audit.EXPORT_LIMIT} of more rows"
+    if total > selectors_audit.EXPORT_LIMIT:
+        response["X-Promoter-Truncated"] = f"first {selectors_audit.EXPORT_LIMIT} of more rows"
     return response

@@ -14,7 +14,7 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden, PolicyUnmet
 from promoter.signin import sign_in_redirect, signed_out
-from registries import pipeline, selectors, selectors_policies
+from registries import selectors, selectors_pipeline, selectors_policies
 from registries.forms import PromoteForm
 from registries.models import COMMENT_MAX
 from registries.services.approvals import approval_request
@@ -34,7 +34,7 @@ def _tag_context(request: HttpRequest, registry: str, repository: str, tag: str)
 @require_http_methods(["GET", "POST"])
 def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
     principal, reg, repo, tag_obj = _tag_context(request, registry, repository, tag)
-    option = pipeline.promote_option(principal=principal, source=reg)
+    option = selectors_pipeline.promote_option(principal=principal, source=reg)
     targets = option.targets
     form = PromoteForm(request.POST or None, targets=targets)
     error = ""
@@ -81,7 +81,7 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
         "form": form,
         "targets": targets,
         "option": option,
-        "states": pipeline.target_states(tag=tag_obj, targets=targets),
+        "states": selectors_pipeline.target_states(tag=tag_obj, targets=targets),
         "error": error,
         "checklist": checklist,
         "pending": _pending(reg, repo, tag_obj, checklist, targets),

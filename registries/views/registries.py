@@ -13,7 +13,7 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden
 from promoter.signin import sign_in_redirect, signed_out
-from registries import pipeline, selectors, selectors_policies
+from registries import selectors, selectors_pipeline, selectors_policies
 from registries.accessories import accessory_of
 from registries.forms import RegistryForm
 from registries.policy_forms import PolicyForm
@@ -29,7 +29,7 @@ def _principal(request: HttpRequest) -> Principal:
 
 @require_GET
 def registry_list(request: HttpRequest) -> HttpResponse:
-    registries = pipeline.registries_in_pipeline_order(
+    registries = selectors_pipeline.registries_in_pipeline_order(
         selectors.registry_list(principal=_principal(request))
     )
     if signed_out(request) and not registries:
@@ -70,16 +70,21 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
     repo = selectors.repository_get(registry=reg, name=repository)
     query = request.GET.get("q", "")[:200]
     raw = request.GET.get("raw") == "1"
-    page = pipeline.tag_rows(repository=repo, query=query, page=request.GET.get("page", 1), raw=raw)
-    digests = list(dict.fromkeys(t.digest for t in page))
-    chips = pipeline.stage_chips(
-        registry=reg, repository=repo.name, digests=digests, registries=pipeline.registries_all()
+    page = selectors_pipeline.tag_rows(
+        repository=repo, query=query, page=request.GET.get("page", 1), raw=raw
     )
-    accessories = pipeline.accessories_for(repository=repo, digests=digests)
+    digests = list(dict.fromkeys(t.digest for t in page))
+    chips = selectors_pipeline.stage_chips(
+        registry=reg,
+        repository=repo.name,
+        digests=digests,
+        registries=selectors_pipeline.registries_all(),
+    )
+    accessories = selectors_pipeline.accessories_for(repository=repo, digests=digests)
     for tag in page:
         tag.chips = chips.get(tag.digest, [])
         tag.accessories = accessories.get(tag.digest, [])
-        tag.signed = pipeline.signed(tag.accessories)
+        tag.signed = selectors_pipeline.signed(tag.accessories)
         tag.accessory = accessory_of(tag.name)
     context = {
         "registry": reg,
@@ -91,7 +96,7 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
         "query": _other_params(request),
         "untagged": selectors.untagged_images(repository=repo),
         "image_ref": f"{reg.pull_host}/{reg.backing_path(repo.name)}",
-        "promote": pipeline.promote_option(principal=principal, source=reg),
+        "promote": selectors_pipeline.promote_option(principal=principal, source=reg),
     }
     if request.htmx and request.htmx.target == "tags":
         return render(request, "registries/repository_detail.html#tags", context)
@@ -109,8 +114,8 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
     if tab not in {"overview", "history"}:
         tab = "overview"
     accessory = accessory_of(tag_obj.name)
-    promote = pipeline.promote_option(principal=principal, source=reg)
-    registries = pipeline.registries_all()  # one read shared by the selectors below
+    promote = selectors_pipeline.promote_option(principal=principal, source=reg)
+    registries = selectors_pipeline.registries_all()  # one read shared by the selectors below
     context = {
         "registry": reg,
         "repository": repo,
@@ -126,25 +131,25 @@ def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -
         "can_roll_back": bool(tag_obj.previous_digest) and principal.has("promote", reg),
     }
     if tab == "history":
-        context["history"] = pipeline.tag_trail(
+        context["history"] = selectors_pipeline.tag_trail(
             principal=principal,
             tag=tag_obj,
             cursor=request.GET.get("cursor", "")[:64],
             registries=registries,
         )
     else:
-        accessories = pipeline.accessories_for(repository=repo, digests=[tag_obj.digest])[
+        accessories = selectors_pipeline.accessories_for(repository=repo, digests=[tag_obj.digest])[
             tag_obj.digest
         ]
         context["image"] = tag_image(tag=tag_obj)
-        context["about"] = pipeline.image_about(context["image"].details)
-        context["chips"] = pipeline.stage_chips(
+        context["about"] = selectors_pipeline.image_about(context["image"].details)
+        context["chips"] = selectors_pipeline.stage_chips(
             registry=reg, repository=repo.name, digests=[tag_obj.digest], registries=registries
         )[tag_obj.digest]
-        context["arrival"] = pipeline.tag_arrival(tag=tag_obj)
+        context["arrival"] = selectors_pipeline.tag_arrival(tag=tag_obj)
         context["accessories"] = accessories
-        context["signed"] = pipeline.signed(accessories)
-        context["locations"] = pipeline.image_locations(
+        context["signed"] = selectors_pipeline.signed(accessories)
+        context["locations"] = selectors_pipeline.image_locations(
             principal=principal, digest=tag_obj.digest, registries=registries
         )
         context["referrers"] = image_referrers(

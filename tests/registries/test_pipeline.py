@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.permissions import Principal
 from promoter.errors import Invalid
-from registries import audit, pipeline
+from registries import selectors_audit, selectors_pipeline
 from registries.models import HistoryEvent, Registry, Tag
 from tests.conftest import user_with
 from tests.registries.pipeline_seed import Seed, seed_pipeline
@@ -66,15 +66,17 @@ def test_chains_are_drawn_from_promote_to_any_number_in_pipeline_order(db):
         made[name] = Registry.objects.create(name=name, promote_to=made.get(target))
     everyone = Principal.promoter()
 
-    chains = pipeline.pipeline_chains(principal=everyone)
+    chains = selectors_pipeline.pipeline_chains(principal=everyone)
 
     assert names(chains) == [["a", "b", "c"], ["w", "b", "c"], ["x", "y"], ["z"]]
-    ordered = pipeline.registries_in_pipeline_order(Registry.objects.all())
+    ordered = selectors_pipeline.registries_in_pipeline_order(Registry.objects.all())
     assert [r.name for r in ordered] == ["a", "b", "c", "w", "x", "y", "z"]
     # Someone who sees only b and c sees one chain of two stages, not two copies.
     viewer = user_with("View & Download Packages", registry="b")
     user_with("View & Download Packages", registry="c", username=viewer.username)
-    assert names(pipeline.pipeline_chains(principal=Principal(user=viewer))) == [["b", "c"]]
+    assert names(selectors_pipeline.pipeline_chains(principal=Principal(user=viewer))) == [
+        ["b", "c"]
+    ]
 
 
 def test_a_disabled_promote_says_why(db):
@@ -87,9 +89,9 @@ def test_a_disabled_promote_says_why(db):
     user_with("Promote Packages", registry="rcdocker", username=dana.username)
     dev, rc = registries["devdocker"], registries["rcdocker"]
 
-    refused = pipeline.promote_option(principal=Principal(user=eve), source=dev)
-    allowed = pipeline.promote_option(principal=Principal(user=dana), source=dev)
-    anonymous = pipeline.promote_option(principal=Principal.anonymous(), source=dev)
+    refused = selectors_pipeline.promote_option(principal=Principal(user=eve), source=dev)
+    allowed = selectors_pipeline.promote_option(principal=Principal(user=dana), source=dev)
+    anonymous = selectors_pipeline.promote_option(principal=Principal.anonymous(), source=dev)
 
     assert (refused.allowed, refused.reason) == (False, "needs Promote Packages on rcdocker")
     assert refused.label == "Promote to rcdocker"
@@ -97,7 +99,7 @@ def test_a_disabled_promote_says_why(db):
     assert anonymous.reason == "sign in to promote"
     Registry.objects.filter(pk=rc.pk).update(active=False)
     dev.refresh_from_db()
-    inactive = pipeline.promote_option(principal=Principal(user=dana), source=dev)
+    inactive = selectors_pipeline.promote_option(principal=Principal(user=dana), source=dev)
     assert inactive.reason == "rcdocker is not active"
 
 
@@ -108,7 +110,7 @@ def test_the_privilege_form_previews_the_effect_in_words(admin_client):
     promote = Task.objects.get(name="Promote Packages")
     rc = Registry.objects.get(name="rcdocker")
 
-    grant = pipeline.privilege_effect(
+    grant = selectors_pipeline.privilege_effect(
         permissions=promote.permissions, registry=rc, restrict=False, user=dana
     )
     page = admin_client.get(
@@ -133,7 +135,7 @@ def test_the_privilege_form_previews_the_effect_in_words(admin_client):
     assert "dana can promote devdocker → rcdocker" in page.content.decode()
     assert "<html" not in page.content.decode()
     user_with("Promote Packages", registry="rcdocker", username="dana")
-    restrict = pipeline.privilege_effect(
+    restrict = selectors_pipeline.privilege_effect(
         permissions=promote.permissions, registry=rc, restrict=True, user=dana
     )
     assert "dana can no longer promote devdocker → rcdocker" in restrict
@@ -157,7 +159,7 @@ def test_the_image_facts_show_labels_once_and_link_source_and_revision():
         {"org.opencontainers.image.created": "2026-01-02T03:04:05Z"},
     )
 
-    about = pipeline.image_about(details)
+    about = selectors_pipeline.image_about(details)
 
     assert about.labels == shared
     assert about.platform_labels == {
@@ -200,7 +202,7 @@ def test_bad_audit_filters_get_a_clear_message_and_a_400(admin_client, params, m
 def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_client):
     admin = Principal(user=get_user_model().objects.get(username="Admin"))
 
-    (chain,) = pipeline.pipeline_board(principal=admin)
+    (chain,) = selectors_pipeline.pipeline_board(principal=admin)
     assert [s.registry.name for s in chain.stages] == ["devdocker", "rcdocker", "proddocker"]
     dev_rc, rc_prod = chain.waiting
     # Not yet in prod: the web build rolled back in rc and the signed worker; api is there.
@@ -219,7 +221,7 @@ def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_c
     # The whole trail of dev's api:1.0 keeps the promotions of A1 after the re-push.
     dev_api = Tag.objects.get(repository__registry__name="devdocker", repository__name=seed.api)
     assert dev_api.digest == seed.a2
-    trail = list(pipeline.tag_trail(principal=admin, tag=dev_api))
+    trail = list(selectors_pipeline.tag_trail(principal=admin, tag=dev_api))
     seen = {(e.action, e.registry, e.digest) for e in trail}
     assert ("promoted", "rcdocker", seed.a1) in seen
     assert ("promoted", "proddocker", seed.a1) in seen
@@ -244,7 +246,7 @@ def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_c
     rc_worker = Tag.objects.get(
         repository__registry__name="rcdocker", repository__name=seed.worker, name="3.1"
     )
-    rc_trail = pipeline.tag_trail(principal=admin, tag=rc_worker)
+    rc_trail = selectors_pipeline.tag_trail(principal=admin, tag=rc_worker)
     assert any(e.tag == seed.signature_tag for e in rc_trail)
 
     # The failure is on rcdocker's record, with what went wrong.
@@ -257,9 +259,9 @@ def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_c
     assert seed.failed_digest in failed.error and "no longer in devdocker" in failed.error
 
     # Where the signed image is: dev and rc, by digest.
-    places = pipeline.image_locations(principal=admin, digest=seed.signed)
+    places = selectors_pipeline.image_locations(principal=admin, digest=seed.signed)
     assert [(p.registry.name, p.tag) for p in places] == [("devdocker", "3.1"), ("rcdocker", "3.1")]
-    chips = pipeline.stage_chips(
+    chips = selectors_pipeline.stage_chips(
         registry=Registry.objects.get(name="devdocker"),
         repository=seed.worker,
         digests=[seed.signed],
@@ -291,7 +293,7 @@ def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_c
 
     # The replace warning's facts: rc's web:2.0.1 holds W1 (rolled back by Admin).
     dev_web = Tag.objects.get(repository__registry__name="devdocker", repository__name=seed.web)
-    (state,) = pipeline.target_states(tag=dev_web, targets=[rc])
+    (state,) = selectors_pipeline.target_states(tag=dev_web, targets=[rc])
     assert (state.digest, state.replaces, state.actor, state.action) == (
         seed.w1,
         True,
@@ -302,8 +304,10 @@ def test_the_seeded_pipeline_reads_back_as_a_release_manager_needs(seed, admin_c
     check_audit(seed, admin, admin_client)
 
 
-def rows(principal, **where) -> list[audit.AuditRow]:
-    return list(audit.audit_rows(principal=principal, where=audit.AuditFilter(**where)))
+def rows(principal, **where) -> list[selectors_audit.AuditRow]:
+    return list(
+        selectors_audit.audit_rows(principal=principal, where=selectors_audit.AuditFilter(**where))
+    )
 
 
 def check_audit(seed: Seed, admin: Principal, client) -> None:
@@ -335,10 +339,14 @@ def check_audit(seed: Seed, admin: Principal, client) -> None:
     assert [r.action for r in rows(admin, action="configuration")] == ["registry.updated"]
 
     # Pages follow a cursor and lose nothing.
-    where = audit.AuditFilter()
-    first = audit.audit_page(principal=admin, where=where, size=5)
-    second = audit.audit_page(principal=admin, where=where, cursor=first.next_cursor, size=5)
-    back = audit.audit_page(principal=admin, where=where, cursor=second.previous_cursor, size=5)
+    where = selectors_audit.AuditFilter()
+    first = selectors_audit.audit_page(principal=admin, where=where, size=5)
+    second = selectors_audit.audit_page(
+        principal=admin, where=where, cursor=first.next_cursor, size=5
+    )
+    back = selectors_audit.audit_page(
+        principal=admin, where=where, cursor=second.previous_cursor, size=5
+    )
     assert [r.id for r in back] == [r.id for r in first]
     assert [(r.kind, r.id) for r in first.rows + second.rows] == [
         (r.kind, r.id) for r in everything[:10]
