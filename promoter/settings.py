@@ -215,8 +215,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "registries:registry_list"
-LOGOUT_REDIRECT_URL = "registries:registry_list"
+# The home page: the pipeline board.
+LOGIN_REDIRECT_URL = "registries:pipeline"
+LOGOUT_REDIRECT_URL = "registries:pipeline"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("PROMOTER_TIME_ZONE", default="UTC")

@@ -210,7 +210,11 @@ def test_a_layer_with_a_false_digest_leaves_nothing_in_the_target(demo, hostile)
     assert sum(p.stat().st_size for p in uploads_of(demo, path)) < 4096
     assert bundled_client().blob_size(path, bogus) is None
     assert rss.growth < 200 * MB, rss.growth
-    assert not HistoryEvent.objects.filter(repository=repo).exists()
+    # History holds the failure, with its reason, and nothing that says the image arrived.
+    assert list(HistoryEvent.objects.filter(repository=repo).values_list("action", flat=True)) == [
+        "failed"
+    ]
+    assert HistoryEvent.objects.get(repository=repo).error.startswith("Digest mismatch")
 
 
 def test_a_download_that_breaks_midway_leaves_nothing_in_the_target(demo, hostile):

@@ -236,7 +236,10 @@ def test_asking_again_after_a_signature_arrived_carries_the_signature(
 
     assert second["id"] != first["id"] and second["status"] == "succeeded", second
     assert bundled_client().head_manifest(f"rcdocker/{repo}", signature) is not None
-    assert HistoryEvent.objects.filter(repository=repo, action="promoted").count() == 2
+    assert HistoryEvent.objects.filter(repository=repo, tag="1.0", action="promoted").count() == 2
+    # The signature is on record as having travelled with the second promotion.
+    travelled = HistoryEvent.objects.get(repository=repo, tag=signature, action="promoted")
+    assert (travelled.subject, travelled.promotion_id) == (info.digest, second["id"])
 
 
 def test_promotion_requests_are_rate_limited_per_principal(demo, pushed, settings):
