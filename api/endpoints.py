@@ -33,6 +33,19 @@ from api.schemas import (
     PromotionListQuery,
     PromotionStatus,
 )
+from api.schemas_batches import (
+    BatchId,
+    BatchPreview,
+    BatchRequest,
+    BatchStatus,
+    DryRunQuery,
+    HistoryPage,
+    HistoryQuery,
+    PromotionPage,
+    PromotionPreview,
+    SearchQuery,
+)
+from registries.models import BATCH_MAX_IMAGES
 
 PROMOTIONS, FEEDS, API_KEYS, HEALTH = "Promotions", "Feeds", "API keys", "Health"
 AUDIT = "Audit"
@@ -48,13 +61,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         summary="Promote an image",
         description="ProGet's promote call. Pins the digest the tag has now and copies that "
         "image to the target registry, digest-exact. Waits for the promotion to finish (up "
-        "to a configured limit) unless `async=true`. Errors are plain text.",
+        "to a configured limit) unless `async=true`. With `dryRun=true` it answers what it "
+        "would do and starts nothing. Errors are plain text.",
         body=PromoteRequest,
         body_required=True,
         forms=True,
         query=PromoteQuery,
         replies=(
-            Reply(200, PromotionStatus, "The promotion succeeded.", location=True),
+            Reply(
+                200,
+                PromotionStatus | PromotionPreview,
+                "The promotion succeeded (a promotion's status, with Location); with "
+                "`dryRun=true`, what it would do (a preview; nothing was started or written).",
+                location=True,
+            ),
             Reply(
                 202,
                 PromotionStatus,
@@ -96,6 +116,91 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path_params=PromotionId,
         replies=(Reply(200, PromotionStatus, "The promotion."),),
         errors={404: "No such promotion, or the caller may view neither of its registries."},
+    ),
+    Endpoint(
+        "POST",
+        "/api/promotions/batch",
+        views.batch_create,
+        operation_id="promoteBatch",
+        tag=PROMOTIONS,
+        summary="Promote many images at once",
+        description="Several tags, whole repositories, tag patterns (`4.2.*`) or "
+        "`repository:tag` pairs, from one feed to its target. Each image is its own "
+        "promotion, with its own policy check and History event; one refused or failed "
+        "undoes none of the others (see each item). Answers at once with the batch; poll "
+        "Location. With `dryRun=true` it answers what each promotion would do and starts "
+        f"nothing. At most {BATCH_MAX_IMAGES} images.",
+        body=BatchRequest,
+        body_required=True,
+        query=DryRunQuery,
+        replies=(
+            Reply(202, BatchStatus, "The batch: each image requested or refused.", location=True),
+            Reply(200, BatchPreview, "With `dryRun=true`: what would happen; nothing written."),
+        ),
+        errors={
+            400: "Invalid input, a target the pipeline forbids, or more images than a batch holds.",
+            403: "An unknown, expired or revoked key, or a caller without Promote on the target.",
+            404: "Unknown feed, or nothing in the feed matches the selection.",
+        },
+    ),
+    # Before the batch's own path: its {batch_id} would take `5/rerun-failed` too.
+    Endpoint(
+        "POST",
+        "/api/promotions/batches/{batch_id}/rerun-failed",
+        views.batch_rerun,
+        operation_id="rerunBatch",
+        tag=PROMOTIONS,
+        summary="Run again the failed images of a batch",
+        description="Failed promotions run again (same pinned digest; what is at the target "
+        "already is skipped); refused images are requested again. Each on its own.",
+        path_params=BatchId,
+        body=KeyOnly,
+        replies=(Reply(202, BatchStatus, "The batch as it is now.", location=True),),
+        errors={
+            400: "Nothing in the batch failed.",
+            403: "A caller without Promote on the target.",
+            404: "No such batch, or the caller may view neither of its registries.",
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/api/promotions/batches/{batch_id}",
+        views.batch_status,
+        operation_id="batchStatus",
+        tag=PROMOTIONS,
+        summary="Status and progress of a batch",
+        description="n of m images finished, bytes, and each image's state.",
+        auth=Auth.OPTIONAL,
+        path_params=BatchId,
+        replies=(Reply(200, BatchStatus, "The batch."),),
+        errors={404: "No such batch, or the caller may view neither of its registries."},
+    ),
+    Endpoint(
+        "GET",
+        "/api/promotions/search",
+        views.promotion_search,
+        operation_id="searchPromotions",
+        tag=PROMOTIONS,
+        summary="List promotions of any status",
+        description="Promotions the caller may view, newest first, filtered by source, "
+        "target and status; pages follow `next`.",
+        auth=Auth.OPTIONAL,
+        query=SearchQuery,
+        replies=(Reply(200, PromotionPage, "A page of promotions."),),
+    ),
+    Endpoint(
+        "GET",
+        "/api/promotions/history",
+        views.image_history,
+        operation_id="imageHistory",
+        tag=PROMOTIONS,
+        summary="History of a tag",
+        description="Pushes, promotions and roll backs of the tag and of its image in every "
+        "registry the caller may view, newest first; pages follow `next`.",
+        auth=Auth.OPTIONAL,
+        query=HistoryQuery,
+        replies=(Reply(200, HistoryPage, "A page of History events."),),
+        errors={404: "Unknown feed, repository or tag."},
     ),
     Endpoint(
         "GET",

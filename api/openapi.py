@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import types
 import typing
 from typing import Any
 
@@ -93,6 +94,9 @@ def _schema(shape: Any, mode: str, components: dict[str, Any]) -> dict[str, Any]
     if typing.get_origin(shape) is list:
         (item,) = typing.get_args(shape)
         return {"type": "array", "items": _schema(item, mode, components)}
+    if typing.get_origin(shape) in (typing.Union, types.UnionType):
+        # One status, two shapes (the promote call's 200: a promotion, or its dry run).
+        return {"oneOf": [_schema(option, mode, components) for option in typing.get_args(shape)]}
     name = shape.__name__
     if name not in components:
         schema = shape.model_json_schema(
@@ -234,8 +238,8 @@ def _type(schema: dict[str, Any]) -> str:
     """A short name of a property's type: `string`, `array of Feed`, `integer or null`…"""
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " or ".join(_type(option) for option in schema["anyOf"])
+    if "anyOf" in schema or "oneOf" in schema:
+        return " or ".join(_type(option) for option in schema.get("anyOf", schema.get("oneOf")))
     if schema.get("type") == "array":
         return f"array of {_type(schema.get('items', {}))}"
     kind = schema.get("type", "string" if "enum" in schema else "object")

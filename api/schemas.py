@@ -253,6 +253,9 @@ class PromoteRequest(Body):
 class PromoteQuery(Query):
     async_: Flag = Field(False, alias="async")
     """Answer 202 at once instead of waiting for the promotion."""
+    dry_run: Flag = False
+    """Say what the promotion would do (digest, blobs and bytes to copy, mount or already
+    there, the target tag it replaces, the policy checklist); start nothing, write nothing."""
 
 
 class PromotionListQuery(Query):

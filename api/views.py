@@ -43,19 +43,44 @@ from api.schemas import (
     one_of,
     status_url,
 )
+from api.schemas_batches import (
+    BatchPreview,
+    BatchRequest,
+    BatchStatus,
+    DryRunQuery,
+    HistoryPage,
+    HistoryQuery,
+    PromotionPage,
+    PromotionPreview,
+    SearchQuery,
+)
 from promoter.errors import Invalid, NotFound
 from registries import selectors, selectors_audit
 from registries.models import Promotion
 from registries.services import registries as feeds
+from registries.services.batches import Selection, batch_request, batch_rerun_failed
 from registries.services.health import health_checks
+from registries.services.previews import promotion_preview
 from registries.services.promotions import promotion_request
 
 
 # --- promotions (ProGet) ----------------------------------------------------------------
 def promote(*, principal: Principal, body: PromoteRequest, query: PromoteQuery) -> Answer:
-    """Promote one image; waits for it (200/400) unless ?async=true (202 + Location)."""
+    """Promote one image; waits for it (200/400) unless ?async=true (202 + Location);
+    ?dryRun=true says what it would do (200) and does nothing."""
     source = selectors.registry_get(principal=principal, name=body.from_feed)
     target = selectors.promotion_target(source=source, name=body.to_feed)
+    if query.dry_run:
+        preview = promotion_preview(
+            source=source,
+            repository=body.repository,
+            tag=body.version,
+            target=target,
+            actor=principal,
+        )
+        if preview.exception is not None:
+            raise preview.exception  # refused as the promotion itself would be (404, 403, …)
+        return Answer(PromotionPreview.of(preview), 200)
     promotion = promotion_request(
         source=source,
         repository=body.repository,
@@ -101,6 +126,67 @@ def audit_events(*, principal: Principal, query: AuditQuery) -> AuditEvents:
     where = selectors_audit.audit_filter_parse(query.filters())
     page = selectors_audit.audit_page(principal=principal, where=where, cursor=query.cursor or "")
     return AuditEvents(events=[AuditEvent.of(row) for row in page], next=page.next_cursor or None)
+
+
+# --- many at once, dry runs, reads for scripts ------------------------------------------
+def batch_create(*, principal: Principal, body: BatchRequest, query: DryRunQuery) -> Answer:
+    """Promote many images (202 + Location: the batch), or ?dryRun=true: what it would do."""
+    source = selectors.registry_get(principal=principal, name=body.from_feed)
+    target = selectors.promotion_target(source=source, name=body.to_feed)
+    selection = Selection.of(repositories=body.repositories, tags=body.tags, images=body.images)
+    result = batch_request(
+        source=source,
+        target=target,
+        selection=selection,
+        comment=body.comment_text,
+        actor=principal,
+        dry_run=query.dry_run,
+    )
+    if query.dry_run:
+        return Answer(BatchPreview.of(result), 200)
+    return batch_answer(principal, result.pk, 202)
+
+
+def batch_answer(principal: Principal, batch_id: int, status: int = 200) -> Answer:
+    batch = selectors.batch_get(principal=principal, batch_id=batch_id)
+    answer = BatchStatus.of(batch, selectors.batch_progress(batch))
+    return Answer(answer, status, answer.status_url)
+
+
+def batch_status(*, principal: Principal, batch_id: int) -> BatchStatus:
+    """A batch: n of m images, bytes, each image's state."""
+    batch = selectors.batch_get(principal=principal, batch_id=batch_id)
+    return BatchStatus.of(batch, selectors.batch_progress(batch))
+
+
+def batch_rerun(*, principal: Principal, body: KeyOnly, batch_id: int) -> Answer:
+    """Ask again for the images of a batch that failed or were refused."""
+    batch = selectors.batch_get(principal=principal, batch_id=batch_id)
+    batch_rerun_failed(batch=batch, actor=principal)
+    return batch_answer(principal, batch.pk, 202)
+
+
+def promotion_search(*, principal: Principal, query: SearchQuery) -> PromotionPage:
+    """Promotions of any status, filtered, newest first, by cursor."""
+    page = selectors.promotion_search(
+        principal=principal,
+        from_feed=query.from_feed,
+        to_feed=query.to_feed,
+        status=query.status,
+        cursor=query.cursor or "",
+        size=query.limit,
+    )
+    return PromotionPage.of(page)
+
+
+def image_history(*, principal: Principal, query: HistoryQuery) -> HistoryPage:
+    """History of a tag and its image across the registries the caller may view."""
+    registry = selectors.registry_get(principal=principal, name=query.feed)
+    repository = selectors.repository_get(registry=registry, name=query.name)
+    tag = selectors.tag_get(repository=repository, name=query.version)
+    return HistoryPage.of(
+        selectors.tag_history(principal=principal, tag=tag, cursor=query.cursor or "")
+    )
 
 
 # --- feeds (registries) -----------------------------------------------------------------

@@ -437,6 +437,9 @@ class Promotion(models.Model):
     blobs_skipped = models.IntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
+    bytes_copied = models.BigIntegerField(default=0)
+    bytes_mounted = models.BigIntegerField(default=0)
+    bytes_skipped = models.BigIntegerField(default=0)
     manifests_total = models.IntegerField(default=0)
     manifests_copied = models.IntegerField(default=0)
     signatures_copied = models.IntegerField(default=0)
@@ -511,6 +514,78 @@ class Promotion(models.Model):
             return 0
         done = min(self.bytes_done, total)
         return int(done * 100 / total)
+
+
+BATCH_MAX_IMAGES = 200  # images one batch promotes (each is requested in the web request)
+
+
+class Batch(models.Model):
+    """Many images promoted at once from one registry to its target: each is its own
+    Promotion (own policy check, own History event); a failure of one undoes no other."""
+
+    source = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="+")
+    # What was asked for: {"repositories": [...], "tags": [...], "images": ["repo:tag", ...]}
+    selection = models.JSONField(default=dict)
+    comment = models.TextField(blank=True, max_length=4000)
+    actor = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk}: {self.source.name} -> {self.target.name}"
+
+
+class BatchItem(models.Model):
+    """One image of a batch: its promotion, or why none was started (refused)."""
+
+    class Refusal(models.TextChoices):
+        POLICY = "policy", "Policy not met"
+        NOT_FOUND = "not_found", "Not found"
+        FORBIDDEN = "forbidden", "Not allowed"
+        RATE_LIMITED = "rate_limited", "Too many promotions"
+        INVALID = "invalid", "Invalid"
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    repository = models.CharField(max_length=255)
+    tag = models.CharField(max_length=128)
+    # The promotion doing this image: a new one, or the one already doing or done it.
+    promotion = models.ForeignKey(
+        Promotion, null=True, blank=True, on_delete=models.PROTECT, related_name="batch_items"
+    )
+    already = models.BooleanField(default=False)  # an earlier promotion already did it
+    refusal = models.CharField(max_length=16, choices=Refusal.choices, blank=True)
+    error = models.TextField(blank=True)  # why no promotion was started
+    checklist = models.JSONField(null=True, blank=True)  # the policy's, when it refused
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="unique_batch_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    @property
+    def image_label(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    @property
+    def status(self) -> str:
+        """queued, running, succeeded, failed (the promotion's), or refused (none started:
+        refused, or never asked for because the request that made the batch was cut short)."""
+        if self.promotion_id is not None:
+            return self.promotion.status
+        return "refused"
 
 
 class Coordination(models.Model):

@@ -19,7 +19,7 @@ from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from registries.connections import client_for, same_backing_host
-from registries.models import Promotion, Tag
+from registries.models import Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
 from registries.oci.copy import CopyCounters, ImageCopier, TaggedReferrer, plan_image
 from registries.oci.errors import (
@@ -202,6 +202,32 @@ def _source_tags(promotion: Promotion) -> list[str]:
     return names
 
 
+def image_copier(
+    source: Registry,
+    target: Registry,
+    repository: str,
+    *,
+    on_progress=None,
+    web: bool = False,
+    dry_run: bool = False,
+) -> ImageCopier:
+    """The copier of one promotion; the dry run (a preview) is built here too, so it asks
+    the target exactly what the copy will (`web`: the short, single-try clients of a web
+    request)."""
+    return ImageCopier(
+        source_factory=lambda: client_for(source, web=web),
+        target_factory=lambda: client_for(target, web=web),
+        source_path=source.backing_path(repository),
+        target_path=target.backing_path(repository),
+        same_host=same_backing_host(source, target),
+        parallelism=settings.PROMOTER_COPY_PARALLELISM,
+        on_progress=on_progress,
+        retries=1 if web else settings.PROMOTER_REGISTRY_RETRIES,
+        backoff=settings.PROMOTER_REGISTRY_BACKOFF,
+        dry_run=dry_run,
+    )
+
+
 def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], list[TaggedReferrer]]:
     """Copy the image and its referrers; returns the counters, the tags moved at the target
     and the referrer tags (signatures, the referrers index) set there.
@@ -215,17 +241,7 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], li
     def progress(counters: CopyCounters) -> None:
         live["counters"] = counters  # published by the heartbeat thread
 
-    copier = ImageCopier(
-        source_factory=lambda: client_for(source),
-        target_factory=lambda: client_for(target),
-        source_path=source.backing_path(promotion.repository),
-        target_path=target.backing_path(promotion.repository),
-        same_host=same_backing_host(source, target),
-        parallelism=settings.PROMOTER_COPY_PARALLELISM,
-        on_progress=progress,
-        retries=settings.PROMOTER_REGISTRY_RETRIES,
-        backoff=settings.PROMOTER_REGISTRY_BACKOFF,
-    )
+    copier = image_copier(source, target, promotion.repository, on_progress=progress)
     try:
         plan = plan_image(
             copier.source, copier.source_path, promotion.digest, expect_digest=promotion.digest
@@ -246,8 +262,7 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], li
             candidates = _source_tags(promotion)
             tags = _tags_pointing_at(copier, candidates, promotion.digest)
         # Content first (image, then its signatures and other referrers), the tags last.
-        copier.copy_plan(plan, tag=None)
-        copier.copy_referrers(plan.digests())
+        copier.copy_image(plan)
         if promotion.by_digest:
             still = set(_tags_pointing_at(copier, tags, promotion.digest))
             tags = [t for t in tags if t in still]

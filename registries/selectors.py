@@ -7,6 +7,7 @@ service. No HTTP and no network: what needs the registry is a service.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 import threading
 import time
@@ -25,6 +26,8 @@ from accounts.permissions import Principal
 from promoter.errors import Forbidden, Invalid, NotFound
 from registries.models import (
     REGISTRY_NAME_VALIDATOR,
+    Batch,
+    BatchItem,
     HistoryEvent,
     Image,
     Promotion,
@@ -491,3 +494,185 @@ def _merged(branches: list[QuerySet], after, direction: str, limit: int) -> list
         for row in branch.order_by(*order)[:limit]:
             found[row.pk] = row
     return sorted(found.values(), key=lambda r: (r.created_at, r.pk), reverse=older)[:limit]
+
+
+# --- batches and previews ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagNow:
+    """What a tag points at now (the index), and who put it there when (History)."""
+
+    digest: str
+    actor: str
+    at: dt.datetime | None
+
+
+def tag_now(*, registry: Registry, repository: str, tag: str) -> TagNow | None:
+    """The tag in `registry` as the index knows it, None when it does not exist there."""
+    found = Tag.objects.filter(
+        repository__registry=registry, repository__name=repository, name=tag
+    ).first()
+    if found is None:
+        return None
+    event = (
+        HistoryEvent.objects.filter(
+            registry=registry.name,
+            repository=repository,
+            tag=tag,
+            digest=found.digest,
+            action__in=[
+                HistoryEvent.Action.PUSHED,
+                HistoryEvent.Action.PROMOTED,
+                HistoryEvent.Action.ROLLED_BACK,
+            ],
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if event is None:
+        return TagNow(found.digest, "", found.pushed_at)
+    return TagNow(found.digest, event.actor, event.created_at)
+
+
+# Tags that travel with their image (cosign's .sig/.att/.sbom, the referrers tag schema's
+# sha256-<hex>): a whole repository or a pattern never selects them on their own.
+_REFERRER_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$")
+
+
+def selection_expand(
+    *, source: Registry, repositories: list[str], tags: list[str], limit: int
+) -> list[tuple[str, str]]:
+    """(repository, tag) of the source's index matching the repository names or patterns and
+    the tag names or patterns (fnmatch: `team/*`, `4.2.*`; no tags: every tag), sorted.
+
+    At most `limit` + 1 are returned, so a caller can tell a selection that is too big.
+    """
+    if not repositories:
+        return []
+    names = set(Repository.objects.filter(registry=source).values_list("name", flat=True))
+    chosen = sorted(
+        {name for pattern in repositories for name in names if fnmatch.fnmatchcase(name, pattern)}
+    )
+    found: list[tuple[str, str]] = []
+    rows = (
+        Tag.objects.filter(repository__registry=source, repository__name__in=chosen)
+        .order_by("repository__name", "name")
+        .values_list("repository__name", "name")
+    )
+    for repository, tag in rows.iterator(chunk_size=2000):
+        if _REFERRER_TAG.match(tag):
+            continue
+        if tags and not any(fnmatch.fnmatchcase(tag, pattern) for pattern in tags):
+            continue
+        found.append((repository, tag))
+        if len(found) > limit:
+            break
+    return found
+
+
+def batch_get(*, principal: Principal, batch_id: int):
+    """One batch the principal may see (View on its source or target), else NotFound; its
+    items (with their promotions) in order as `batch.item_list`."""
+    batch = Batch.objects.select_related("source", "target").filter(pk=batch_id).first()
+    if batch is None or not (
+        principal.has(Permission.VIEW, batch.source) or principal.has(Permission.VIEW, batch.target)
+    ):
+        raise NotFound(f"There is no batch {batch_id}.")
+    items = list(
+        BatchItem.objects.filter(batch=batch).select_related("promotion").order_by("position")
+    )
+    for item in items:
+        if item.promotion is not None:
+            item.promotion.source, item.promotion.target = batch.source, batch.target
+    batch.item_list = items
+    return batch
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A batch in numbers: n of m images finished, bytes, and how each ended."""
+
+    total: int
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    refused: int
+    bytes_total: int
+    bytes_done: int
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.refused
+
+    @property
+    def status(self) -> str:
+        """running while any image is queued or running; then succeeded or failed."""
+        if self.queued or self.running:
+            return "running"
+        return "failed" if self.failed or self.refused else "succeeded"
+
+    @property
+    def percent(self) -> int:
+        if self.status == "succeeded":
+            return 100
+        if not self.bytes_total:
+            return 0
+        return int(min(self.bytes_done, self.bytes_total) * 100 / self.bytes_total)
+
+
+def batch_progress(batch) -> BatchProgress:
+    """The numbers of a batch from `batch_get` (its items and promotions, already read)."""
+    counts = dict.fromkeys(["queued", "running", "succeeded", "failed", "refused"], 0)
+    bytes_total = bytes_done = 0
+    seen: set[int] = set()
+    for item in batch.item_list:
+        counts[item.status] += 1
+        promotion = item.promotion
+        if promotion is not None and promotion.pk not in seen:
+            seen.add(promotion.pk)
+            bytes_total += promotion.bytes_total
+            done = promotion.bytes_total if promotion.status == "succeeded" else 0
+            bytes_done += max(promotion.bytes_done, done)
+    return BatchProgress(
+        total=len(batch.item_list), bytes_total=bytes_total, bytes_done=bytes_done, **counts
+    )
+
+
+def batches_recent(*, principal: Principal, limit: int = 10) -> list:
+    """The newest batches the principal may see."""
+    registries = {r.pk: r for r in Registry.objects.all()}
+    visible = [pk for pk, r in registries.items() if principal.has(Permission.VIEW, r)]
+    batches = Batch.objects.filter(Q(source_id__in=visible) | Q(target_id__in=visible))
+    newest = list(batches.order_by("-created_at", "-id")[:limit])
+    for batch in newest:
+        batch.source, batch.target = registries[batch.source_id], registries[batch.target_id]
+    return newest
+
+
+def promotion_search(
+    *,
+    principal: Principal,
+    from_feed: str | None = None,
+    to_feed: str | None = None,
+    status: str | None = None,
+    cursor: str = "",
+    size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """Promotions of any status the principal may see, filtered, newest first, by cursor."""
+    registries = {r.pk: r for r in Registry.objects.all()}
+    by_name = {r.name: r.pk for r in registries.values()}
+    visible = [pk for pk, r in registries.items() if principal.has(Permission.VIEW, r)]
+    promotions = Promotion.objects.all()
+    if len(visible) < len(registries):
+        promotions = promotions.filter(Q(source_id__in=visible) | Q(target_id__in=visible))
+    if from_feed:
+        promotions = promotions.filter(source_id=by_name.get(from_feed, 0))
+    if to_feed:
+        promotions = promotions.filter(target_id=by_name.get(to_feed, 0))
+    if status:
+        promotions = promotions.filter(status=status)
+    page = keyset_page([promotions], cursor=cursor, size=size)
+    _attach_registries(page.object_list, registries)
+    return page

@@ -3,6 +3,10 @@
 Children before parents, blobs before manifests, the tag last. Blobs already at the
 target are skipped, mounted across repositories on the same host, or streamed GET→PUT
 with bounded parallelism and bounded memory.
+
+A dry run (`ImageCopier(dry_run=True)`) walks exactly the same way and asks the target
+the same questions (HEAD), but writes nothing: its counters say what a real copy would
+copy, mount and find already there.
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ class CopyCounters:
     blobs_skipped: int = 0
     bytes_total: int = 0
     bytes_done: int = 0
+    # bytes_done split by what happened to each blob (streamed, mounted, already there)
+    bytes_copied: int = 0
+    bytes_mounted: int = 0
+    bytes_skipped: int = 0
     manifests_total: int = 0
     manifests_copied: int = 0
     signatures_copied: int = 0
@@ -180,6 +188,7 @@ class ImageCopier:
         on_progress: Callable[[CopyCounters], None] | None = None,
         retries: int = 3,
         backoff: float = 0.2,
+        dry_run: bool = False,
     ) -> None:
         self.source_factory = source_factory
         self.target_factory = target_factory
@@ -198,6 +207,10 @@ class ImageCopier:
         self._referrers_api: bool | None = None  # does the target answer the referrers API?
         self._streams = threading.BoundedSemaphore(self.parallelism)
         self.tagged_referrers: list[TaggedReferrer] = []  # tags set at the target for referrers
+        # Dry run: nothing is written; what a real copy would have put at the target by a
+        # given point counts as there from then on (a layer shared by two referrers).
+        self.dry_run = dry_run
+        self._would_have: set[str] = set()
 
     # --- blobs -----------------------------------------------------------------
     def _thread_clients(self) -> tuple[RegistryClient, RegistryClient]:
@@ -210,6 +223,8 @@ class ImageCopier:
         with self._lock:
             setattr(self.counters, kind, getattr(self.counters, kind) + 1)
             self.counters.bytes_done += size
+            by_kind = "bytes_" + kind.removeprefix("blobs_")
+            setattr(self.counters, by_kind, getattr(self.counters, by_kind) + size)
         self.on_progress(self.counters)
 
     def _copy_blob(self, digest: str, size: int, optional: bool = False) -> None:
@@ -218,12 +233,18 @@ class ImageCopier:
 
     def _copy_blob_once(self, digest: str, size: int, optional: bool = False) -> None:
         source, target = self._thread_clients()
-        if target.blob_size(self.target_path, digest) is not None:
+        if self._present(target, digest):
             self._count("blobs_skipped", size)
             return
         if optional and source.blob_size(self.source_path, digest) is None:
             # A foreign layer the source does not hold either: clients fetch it elsewhere.
             self._count("blobs_skipped", size)
+            return
+        if self.dry_run:
+            self._would_put(digest)
+            # On one host a mount answers 201 for a blob the source repository holds (it
+            # is read from there); a real copy falls back to streaming only when it does not.
+            self._count("blobs_mounted" if self.same_host else "blobs_copied", size)
             return
         if self.same_host and target.mount_blob(self.target_path, digest, self.source_path):
             self._count("blobs_mounted", size)
@@ -231,6 +252,16 @@ class ImageCopier:
         with self._streams, source.open_blob(self.source_path, digest) as chunks:
             target.upload_blob(self.target_path, digest, chunks, size=size or None)
         self._count("blobs_copied", size)
+
+    def _present(self, target: RegistryClient, digest: str) -> bool:
+        with self._lock:
+            if digest in self._would_have:
+                return True
+        return target.blob_size(self.target_path, digest) is not None
+
+    def _would_put(self, digest: str) -> None:
+        with self._lock:
+            self._would_have.add(digest)
 
     def copy_blobs(
         self, blobs: dict[str, int], optional: set[str] | frozenset = frozenset()
@@ -255,6 +286,8 @@ class ImageCopier:
     # --- manifests -------------------------------------------------------------
     def put_manifest(self, node: ManifestNode, reference: str) -> None:
         """PUT the exact source bytes; the digest the target computes must equal the source's."""
+        if self.dry_run:
+            return
         digest = self.target.put_manifest(self.target_path, reference, node.body, node.media_type)
         if digest != node.digest:
             raise DigestMismatch(
@@ -274,6 +307,11 @@ class ImageCopier:
             self.on_progress(self.counters)
         if tag:
             self.put_manifest(plan.top, tag)
+
+    def copy_image(self, plan: CopyPlan) -> None:
+        """The image's content, then its signatures and other referrers (no tag moves)."""
+        self.copy_plan(plan, tag=None)
+        self.copy_referrers(plan.digests())
 
     # --- referrers ---------------------------------------------------------------
     def copy_referrers(self, digests: list[str]) -> int:
@@ -387,6 +425,8 @@ class ImageCopier:
         self, subject: str, entries: list[dict[str, Any]], source: oci_manifest.Manifest | None
     ) -> None:
         """Make the target's `sha256-<hex>` index list `entries` too (union by digest)."""
+        if self.dry_run:
+            return
         tag = oci_manifest.referrers_tag(subject)
         try:
             current = self.target.get_manifest(self.target_path, tag)

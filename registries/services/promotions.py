@@ -52,8 +52,11 @@ def promotion_prepare(
     target: Registry,
     actor: Principal,
     comment: str = "",
+    rate_limited: bool = True,
 ) -> PromotionOrder:
-    """Validate a promotion and pin the digest the tag has now; nothing is written."""
+    """Validate a promotion and pin the digest the tag has now; nothing is written.
+
+    `rate_limited=False` for a dry run, which starts nothing and so counts for nothing."""
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX:
         raise Invalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
@@ -91,7 +94,8 @@ def promotion_prepare(
         raise Invalid(
             f"A comment is required to promote into {target.name}: say why (it is kept in History)."
         )
-    _rate_limit(actor)
+    if rate_limited:
+        _rate_limit(actor)
     digest, media_type, tag_name = _pin(source, repository, tag)
     return PromotionOrder(
         source, target, repository, tag_name, digest, media_type, is_digest, comment
@@ -126,7 +130,7 @@ def promotion_request(
             f"{source.name}/{repository}:{tag} now points at {order.digest}, not at "
             f"{expect_digest}."
         )
-    existing = _already(source, target, repository, order.tag, order.digest)
+    existing = promotion_already(source, target, repository, order.tag, order.digest)
     if existing is not None:
         return existing
     # The one place the target's rules are applied (pages, API, bulk actions, retries).
@@ -169,7 +173,7 @@ def _rate_limit(actor: Principal) -> None:
         )
 
 
-def _already(
+def promotion_already(
     source: Registry, target: Registry, repository: str, tag: str, digest: str
 ) -> Promotion | None:
     """The promotion that already does (or did) this, if asking again would add nothing."""
