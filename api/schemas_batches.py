@@ -8,7 +8,6 @@ policy checklist of api.schemas_policies, which itself builds on api.schemas).
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
 from typing import Literal
 
 from django.urls import reverse
@@ -157,12 +156,6 @@ class Transfer(Out):
             referrers=counters.signatures_copied,
         )
 
-    @classmethod
-    def sum(cls, counters: list) -> Transfer:
-        """The sums of several images' counters."""
-        total = {name: sum(getattr(one, name) for one in counters) for name in PROMOTION_COUNTERS}
-        return cls.of(SimpleNamespace(**total))
-
 
 class TargetTag(Out):
     """The target tag as it is now: its digest, and who put it there when (History)."""
@@ -246,7 +239,7 @@ class BatchPreview(Out):
             to_feed=preview.target.name,
             ok=preview.ok,
             images=[PromotionPreview.of(image) for image in preview.images],
-            transfer=Transfer.sum([i.transfer for i in preview.images if i.planned]),
+            transfer=Transfer.of(preview.transfer),
         )
 
 

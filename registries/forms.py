@@ -74,3 +74,32 @@ class RegistryForm(forms.ModelForm):
             self.fields["name"].disabled = True
         self.fields["promote_to"].queryset = others
         self.fields["promote_to"].required = False
+
+
+class BatchForm(forms.Form):
+    """Promote selected: the target, a tag pattern for whole repositories, the comment."""
+
+    target = forms.ModelChoiceField(
+        queryset=Registry.objects.none(), empty_label=None, label="Promote to"
+    )
+    tags = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Tags",
+        help_text="Names or patterns, separated by spaces or commas, e.g. 4.2.* — empty: "
+        "every tag of the selected repositories.",
+    )
+    comment = forms.CharField(
+        required=False,
+        max_length=COMMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why? e.g. Release 4.2"}),
+    )
+
+    def __init__(self, *args, targets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = Registry.objects.filter(pk__in=[t.pk for t in targets])
+        if len(targets) == 1:
+            self.fields["target"].initial = targets[0].pk
+
+    def tag_list(self) -> list[str]:
+        return [t for t in self.cleaned_data.get("tags", "").replace(",", " ").split() if t]

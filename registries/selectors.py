@@ -614,6 +614,15 @@ class BatchProgress:
         return "failed" if self.failed or self.refused else "succeeded"
 
     @property
+    def label(self) -> str:
+        from django.template.defaultfilters import filesizeformat
+
+        return (
+            f"{self.finished} of {self.total} images · {filesizeformat(self.bytes_done)} of "
+            f"{filesizeformat(self.bytes_total)}"
+        )
+
+    @property
     def percent(self) -> int:
         if self.status == "succeeded":
             return 100

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from registries.models import REGISTRY_NAME_VALIDATOR
 from registries.oci.manifest import NAME_RE, TAG_RE
-from registries.views import notifications, pipeline, policies, promotions
+from registries.views import batches, notifications, pipeline, policies, promotions
 from registries.views import registries as views
 
 app_name = "registries"
@@ -33,7 +33,14 @@ urlpatterns = [
     ),
     re_path(rf"^registries/{REG}/manage$", views.registry_manage, name="registry_manage"),
     path("registries/new", views.registry_manage, name="registry_create"),
+    re_path(rf"^registries/{REG}/promote-selected$", batches.batch_form, name="batch_form"),
     path("promotions/", promotions.promotion_list, name="promotion_list"),
+    path("promotions/batches/<int:batch_id>/", batches.batch_detail, name="batch_detail"),
+    path(
+        "promotions/batches/<int:batch_id>/run-again",
+        batches.batch_run_again,
+        name="batch_run_again",
+    ),
     path("promotions/<int:promotion_id>/", promotions.promotion_detail, name="promotion_detail"),
     path(
         "promotions/<int:promotion_id>/run-again",

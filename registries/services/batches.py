@@ -18,8 +18,17 @@ from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden, Invalid, NotFound, PolicyUnmet
 from registries import selectors
-from registries.models import BATCH_MAX_IMAGES, COMMENT_MAX, Batch, BatchItem, Promotion, Registry
+from registries.models import (
+    BATCH_MAX_IMAGES,
+    COMMENT_MAX,
+    PROMOTION_COUNTERS,
+    Batch,
+    BatchItem,
+    Promotion,
+    Registry,
+)
 from registries.oci import manifest as oci_manifest
+from registries.oci.copy import CopyCounters
 from registries.oci.errors import RegistryError
 from registries.services.previews import PromotionPreview, promotion_preview, refusal_of
 from registries.services.promotions import promotion_request, promotion_retry
@@ -143,6 +152,16 @@ class BatchPreview:
     @property
     def ok(self) -> bool:
         return all(image.ok for image in self.images)
+
+    @property
+    def transfer(self) -> CopyCounters:
+        """The sums over the images that could be walked."""
+        total = CopyCounters()
+        for image in self.images:
+            if image.planned:
+                for name in PROMOTION_COUNTERS:
+                    setattr(total, name, getattr(total, name) + getattr(image.transfer, name))
+        return total
 
 
 def batch_request(

@@ -19,6 +19,7 @@ from registries.forms import PromoteForm
 from registries.models import COMMENT_MAX
 from registries.services.approvals import approval_request
 from registries.services.policies import policy_evaluate
+from registries.services.previews import promotion_preview
 from registries.services.promotions import promotion_request, promotion_retry
 from registries.services.tags import tag_roll_back
 
@@ -37,11 +38,20 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
     option = selectors_pipeline.promote_option(principal=principal, source=reg)
     targets = option.targets
     form = PromoteForm(request.POST or None, targets=targets)
-    error = ""
+    error, preview = "", None
     # The target's policy, as a checklist (✓ soaked 3 days, ✗ not signed, 1 of 2 approvals).
     checklist = _checklist(principal, reg, repo, tag_obj, targets)
     if not targets:
         error = f"You may not promote from {reg.name}: {option.reason}."
+    elif request.method == "POST" and form.is_valid() and request.POST.get("preview"):
+        # Preview: what promoting would do; nothing is written.
+        preview = promotion_preview(
+            source=reg,
+            repository=repo.name,
+            tag=tag_obj.name,
+            target=form.cleaned_data["target"],
+            actor=principal,
+        )
     elif request.method == "POST" and form.is_valid():
         values = {
             "source": reg,
@@ -85,8 +95,10 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
         "error": error,
         "checklist": checklist,
         "pending": _pending(reg, repo, tag_obj, checklist, targets),
+        "preview": preview,
+        "previews": [preview] if preview else [],
     }
-    status = 400 if request.method == "POST" else 200
+    status = 400 if request.method == "POST" and preview is None else 200
     if request.htmx:
         return render(request, "registries/promotion_form.html#dialog", context, status=status)
     return render(request, "registries/promotion_form.html", context, status=status)

@@ -51,6 +51,7 @@ def registry_detail(request: HttpRequest, registry: str) -> HttpResponse:
         "query": _other_params(request),
         "promotions": selectors.promotions_for_registry(registry=reg),
         "can_manage": principal.has("manage_feed", reg),
+        "can_promote": bool(selectors.promotion_targets(source=reg, principal=principal)),
         "push_example": shell_command(
             "skopeo",
             "copy",
@@ -86,6 +87,7 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
         tag.accessories = accessories.get(tag.digest, [])
         tag.signed = selectors_pipeline.signed(tag.accessories)
         tag.accessory = accessory_of(tag.name)
+    promote = selectors_pipeline.promote_option(principal=principal, source=reg)
     context = {
         "registry": reg,
         "repository": repo,
@@ -96,7 +98,8 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
         "query": _other_params(request),
         "untagged": selectors.untagged_images(repository=repo),
         "image_ref": f"{reg.pull_host}/{reg.backing_path(repo.name)}",
-        "promote": selectors_pipeline.promote_option(principal=principal, source=reg),
+        "promote": promote,
+        "can_promote": promote.allowed,  # Promote selected (checkboxes)
     }
     if request.htmx and request.htmx.target == "tags":
         return render(request, "registries/repository_detail.html#tags", context)

@@ -10,6 +10,8 @@
    - focus                     after Esc or Close, focus returns to the control that opened the dialog.
    - [data-dismiss]            removes the enclosing .banner.
    - [data-theme-toggle]       switches light/dark and remembers it (see theme.js).
+   - form.selection-form       Promote selected: [data-select-all="name"] ticks every checkbox
+                               of that name; [data-selected-count] says how many are ticked.
 */
 (function () {
   "use strict";
@@ -193,7 +195,9 @@
       var form = target.form || dialog.querySelector("form");
       if (!form) return;
       var submitter = null;
-      if (form.id) submitter = dialog.querySelector('button[form="' + form.id + '"]:not([type=button])');
+      // The primary button (Promote), not a secondary one such as Preview.
+      if (form.id) submitter = dialog.querySelector('button.btn-primary[form="' + form.id + '"]') ||
+        dialog.querySelector('button[form="' + form.id + '"]:not([type=button])');
       if (!submitter) submitter = form.querySelector("button:not([type=button]), [type=submit]");
       event.preventDefault();
       if (typeof form.requestSubmit === "function") form.requestSubmit(submitter || undefined);
@@ -346,6 +350,34 @@
     if (d.closest("#modal-root")) d.remove();
     restoreFocus();
   }, true);
+
+  /* ---------- Promote selected ---------- */
+  function updateSelection(form) {
+    var all = form.querySelector("[data-select-all]");
+    var name = all ? all.getAttribute("data-select-all") : "image";
+    var boxes = form.querySelectorAll('input[type=checkbox][name="' + name + '"]');
+    var ticked = Array.prototype.filter.call(boxes, function (c) { return c.checked; }).length;
+    if (all) {
+      all.checked = ticked > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    var count = form.querySelector("[data-selected-count]");
+    if (count) count.textContent = ticked ? ticked + " selected" : "";
+  }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== "checkbox") return;
+    var form = box.closest("form.selection-form");
+    if (!form) return;
+    var name = box.getAttribute("data-select-all");
+    if (name) {
+      form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (c) {
+        c.checked = box.checked;
+      });
+    }
+    updateSelection(form);
+  });
 
   function ready(scope) {
     enhanceMenus(scope);
