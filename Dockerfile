@@ -13,6 +13,7 @@ RUN groupadd --system --gid 10001 promoter \
 
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml ./
+COPY promoter_cli ./promoter_cli
 RUN pip install --no-cache-dir .
 COPY . .
 # collectstatic needs settings but no database; the secrets are build-time throwaways.

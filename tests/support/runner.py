@@ -119,3 +119,56 @@ class Run:
         while time.monotonic() < deadline and any(_alive(p) for p in family):
             time.sleep(0.2)
         return [p for p in family if _alive(p)]
+
+
+class Gunicorn:
+    """Promoter under gunicorn (as `make run` and the image run it) on this test process's
+    database and registry; `extra_env` e.g. the task backend. Stop it with stop()."""
+
+    def __init__(self, log_dir: Path, **extra_env: str) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = worker_env(PROMOTER_DB_CONN_MAX_AGE="0", **extra_env)
+        self.log = Path(log_dir) / f"gunicorn-{port}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "promoter.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "120",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if requests.get(self.url + "/api/openapi.json", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("gunicorn did not start: " + self.log.read_text()[-3000:])
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)

@@ -1,0 +1,1 @@
+"""`promoter`: the command-line client of a Promoter portal, over its HTTP API only."""
