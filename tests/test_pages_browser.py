@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import ApiKey, Privilege, Task
 from accounts.permissions import Principal
 from registries.models import Promotion, Registry, Tag
+from registries.services.batches import Selection, batch_request
 from registries.services.promotions import promotion_request
 from tests.accounts.helpers import make_key
 from tests.browser_support import login, screenshot
@@ -90,7 +91,15 @@ def world(demo, admin_creds, unique_repo, tmp_path):
     group.user_set.add(limited)
     privilege = Privilege.objects.create(task=task, group=group, registry=rc)
     key, _ = make_key(ApiKey.Kind.FEED, registries=[dev], permissions=["view"], name="ci-dev")
+    # A batch: one image already promoted (nothing new to do), one refused (no such tag).
+    batch = batch_request(
+        source=dev,
+        target=rc,
+        selection=Selection.of(images=[f"{unique_repo}:1.0", f"{unique_repo}:9.9"]),
+        actor=admin,
+    )
     return {
+        "batch": batch,
         "repo": unique_repo,
         "promotion": promotions[-1],
         "failed": failed,
@@ -173,6 +182,8 @@ def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, a
         ("promotion detail", f"/promotions/{world['promotion'].pk}/", True),
         ("failed promotion", f"/promotions/{world['failed'].pk}/", False),
         ("promotions", "/promotions/", True),
+        ("batch", f"/promotions/batches/{world['batch'].pk}/", True),
+        ("promote selected", f"/registries/devdocker/promote-selected?image={repo}:1.0", False),
         ("roll back page", f"/registries/rcdocker/images/{repo}:1.0/rollback", False),
         ("manage feed", "/registries/devdocker/manage", False),
         ("new registry", "/registries/new", False),
@@ -206,6 +217,19 @@ def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, a
     admin.dialog("dialog#promote-dialog")
     admin.check("promote dialog", shots=True)
     admin.close_dialog()
+
+    admin.goto(tag)
+    admin.open_menu_item("#promote-action")
+    admin.dialog("dialog#promote-dialog")
+    page.locator("#promote-preview").click()
+    admin.dialog("dialog#promote-dialog #preview")
+    admin.check("promote dialog preview", shots=True)
+    admin.close_dialog()
+
+    admin.goto(f"{url}/registries/devdocker/promote-selected?image={repo}:1.0")
+    page.locator("#batch-preview").click()
+    page.locator("#preview").wait_for()
+    admin.check("promote selected preview", shots=True)
 
     admin.goto(rc_tag)
     admin.open_menu_item("#rollback-action")
@@ -278,7 +302,7 @@ def test_every_page_passes_axe_and_fits_the_screen(browser, page, world, demo, a
     finally:
         context.close()
 
-    assert len(admin.checked) >= 33 and len(lena_checked) >= 12
+    assert len(admin.checked) >= 37 and len(lena_checked) >= 12
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
 

@@ -174,13 +174,13 @@ def promotion_run_again(request: HttpRequest, promotion_id: int) -> HttpResponse
 
 @require_GET
 def promotion_list(request: HttpRequest) -> HttpResponse:
-    page = selectors.promotion_list(
-        principal=Principal.from_request(request), cursor=request.GET.get("cursor", "")[:64]
-    )
+    principal = Principal.from_request(request)
+    page = selectors.promotion_list(principal=principal, cursor=request.GET.get("cursor", "")[:64])
     if not page.object_list and signed_out(request):
         # Anonymous sees nothing here: "No promotions yet" would be wrong, signing in is right.
         return sign_in_redirect(request)
-    return render(request, "registries/promotion_list.html", {"page_obj": page})
+    batches = [] if page.has_previous() else selectors.batches_recent(principal=principal)
+    return render(request, "registries/promotion_list.html", {"page_obj": page, "batches": batches})
 
 
 @require_http_methods(["GET", "POST"])

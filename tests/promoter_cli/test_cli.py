@@ -28,7 +28,7 @@ from tests.support.runner import ROOT, Gunicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-# The documented exit codes (README, "Promote from CI").
+# The documented exit codes (README, "Many at once, a dry run first, and from the command line").
 OK, FAILED, USAGE, POLICY, NOT_FOUND, AUTH, TIMEOUT, UNREACHABLE = 0, 1, 2, 3, 4, 5, 6, 7
 SKIP = {".git", ".venv", ".cache", ".run", "staticfiles", "__pycache__", "build", "tests", "bench"}
 
