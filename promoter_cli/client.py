@@ -9,7 +9,8 @@ from typing import Any
 
 import requests
 
-# Exit codes (README, "Many at once, a dry run first, and from the command line"): what a CI job branches on.
+# Exit codes, what a CI job branches on (README: "Many at once, a dry run first, and from
+# the command line").
 OK = 0  # done: promoted (or queued, without --wait), or a dry run that would go through
 FAILED = 1  # a promotion failed (the copy), or an image was refused for another reason
 USAGE = 2  # the command line or the input is wrong (the API's 400)
