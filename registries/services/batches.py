@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from accounts.models import Permission
 from accounts.permissions import Principal
 from promoter.errors import DomainError, Forbidden, Invalid, NotFound, PolicyUnmet
 from registries import selectors
@@ -27,11 +26,14 @@ from registries.models import (
     Promotion,
     Registry,
 )
-from registries.oci import manifest as oci_manifest
 from registries.oci.copy import CopyCounters
-from registries.oci.errors import RegistryError
 from registries.services.previews import PromotionPreview, promotion_preview, refusal_of
-from registries.services.promotions import promotion_request, promotion_retry
+from registries.services.promotions import (
+    promotion_comment_check,
+    promotion_request,
+    promotion_retry,
+    promotion_route_check,
+)
 
 PATTERN_MAX = 255  # characters of one repository or tag name or pattern
 SELECTION_ENTRIES_MAX = BATCH_MAX_IMAGES  # names, patterns or pairs in one list
@@ -181,12 +183,8 @@ def batch_request(
     refusal or a failure never undoes the others.
     """
     selection.check()
-    if not actor.has(Permission.VIEW, source):
-        raise NotFound(f"There is no registry called {source.name!r}.")
-    if not actor.can_promote(source, target):
-        raise Forbidden(
-            f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
-        )
+    # The pipeline and the permissions once for all (each image is checked again on its own).
+    promotion_route_check(source=source, target=target, actor=actor)
     images = selection_images(source=source, selection=selection)
     if dry_run:
         return BatchPreview(
@@ -203,6 +201,7 @@ def batch_request(
     comment = (comment or "").strip()
     if len(comment) > COMMENT_MAX:
         raise Invalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
+    promotion_comment_check(target=target, comment=comment)
     with transaction.atomic(durable=True):
         batch = Batch.objects.create(
             source=source,
@@ -231,7 +230,6 @@ def _item_request(batch: Batch, item: BatchItem, actor: Principal) -> None:
         "checklist": None,
     }
     try:
-        oci_manifest.validate_tag(item.tag)
         with transaction.atomic(durable=True):
             promotion = promotion_request(
                 source=batch.source,
@@ -246,11 +244,6 @@ def _item_request(batch: Batch, item: BatchItem, actor: Principal) -> None:
             values["promotion"] = promotion
             BatchItem.objects.filter(pk=item.pk).update(**values)
         return
-    except RegistryError:
-        values["refusal"], values["error"] = (
-            BatchItem.Refusal.INVALID,
-            f"{item.tag[:100]!r} is not a valid tag.",
-        )
     except PolicyUnmet as exc:
         values["refusal"], values["error"] = BatchItem.Refusal.POLICY, exc.message
         values["checklist"] = exc.checklist.as_json()
@@ -261,17 +254,25 @@ def _item_request(batch: Batch, item: BatchItem, actor: Principal) -> None:
 
 def batch_rerun_failed(*, batch: Batch, actor: Principal) -> int:
     """Ask again for the images of `batch` that failed (run the promotion again) or were
-    refused (request it again); returns how many were asked for. Each on its own."""
+    refused (request it again), each on its own; returns how many were run or requested
+    again (an image refused again says why on its item)."""
     if not actor.can_promote(batch.source, batch.target):
         raise Forbidden(f"You may not promote into {batch.target.name}.")
     again = 0
     items = BatchItem.objects.filter(batch=batch).select_related("promotion").order_by("position")
-    for item in items:
+    failed = [
+        item
+        for item in items
+        if item.promotion is None or item.promotion.status == Promotion.Status.FAILED
+    ]
+    if not failed:
+        raise Invalid("Nothing in this batch failed; there is nothing to run again.")
+    for item in failed:
         promotion = item.promotion
         if promotion is None:
             _item_request(batch, item, actor)
             again += 1
-        elif promotion.status == Promotion.Status.FAILED:
+        else:
             try:
                 with transaction.atomic(durable=True):
                     promotion.source, promotion.target = batch.source, batch.target
@@ -282,6 +283,4 @@ def batch_rerun_failed(*, batch: Batch, actor: Principal) -> int:
             else:
                 BatchItem.objects.filter(pk=item.pk).update(error="")
                 again += 1
-    if not again:
-        raise Invalid("Nothing in this batch failed; there is nothing to run again.")
     return again

@@ -44,6 +44,33 @@ class PromotionOrder:
     comment: str
 
 
+def promotion_route_check(*, source: Registry, target: Registry, actor: Principal) -> None:
+    """May `actor` promote from `source` to `target` at all (the pipeline, the permissions)?"""
+    if source.pk == target.pk:
+        raise Invalid(f"The target is the source ({source.name}); choose another registry.")
+    if not actor.has(Permission.VIEW, source):
+        raise NotFound(f"There is no registry called {source.name!r}.")
+    if source.promote_to_id and source.promote_to_id != target.pk:
+        raise Invalid(
+            f"{source.name} promotes only to {source.promote_to.name} (its Promote To registry), "
+            f"not to {target.name}."
+        )
+    if not target.active:
+        raise Invalid(f"The registry {target.name} is not active.")
+    if not actor.can_promote(source, target):
+        raise Forbidden(
+            f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
+        )
+
+
+def promotion_comment_check(*, target: Registry, comment: str) -> None:
+    """A target that requires a comment gets one."""
+    if target.require_comment and not (comment or "").strip():
+        raise Invalid(
+            f"A comment is required to promote into {target.name}: say why (it is kept in History)."
+        )
+
+
 def promotion_prepare(
     *,
     source: Registry,
@@ -69,31 +96,14 @@ def promotion_prepare(
         (oci_manifest.validate_digest if is_digest else oci_manifest.validate_tag)(tag)
     except RegistryError as exc:
         raise Invalid(f"{tag!r} is not a valid tag or digest.") from exc
-    if source.pk == target.pk:
-        raise Invalid(f"The target is the source ({source.name}); choose another registry.")
-    if not actor.has(Permission.VIEW, source):
-        raise NotFound(f"There is no registry called {source.name!r}.")
-    if source.promote_to_id and source.promote_to_id != target.pk:
-        raise Invalid(
-            f"{source.name} promotes only to {source.promote_to.name} (its Promote To registry), "
-            f"not to {target.name}."
-        )
-    if not target.active:
-        raise Invalid(f"The registry {target.name} is not active.")
-    if not actor.can_promote(source, target):
-        raise Forbidden(
-            f"You may not promote into {target.name}: that needs Promote Packages on {target.name}."
-        )
+    promotion_route_check(source=source, target=target, actor=actor)
     accessory = accessory_of(tag)
     if accessory is not None:
         raise Invalid(
             f"{tag} is not an image: it belongs to {accessory.subject} and travels with it. "
             "Promote that image instead."
         )
-    if target.require_comment and not comment:
-        raise Invalid(
-            f"A comment is required to promote into {target.name}: say why (it is kept in History)."
-        )
+    promotion_comment_check(target=target, comment=comment)
     if rate_limited:
         _rate_limit(actor)
     digest, media_type, tag_name = _pin(source, repository, tag)

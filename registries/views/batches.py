@@ -82,5 +82,8 @@ def batch_run_again(request: HttpRequest, batch_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.info(request, f"{count} image{'s' if count != 1 else ''} asked for again.")
+        if count:
+            messages.info(request, f"{count} image{'s' if count != 1 else ''} asked for again.")
+        else:
+            messages.warning(request, "None could be run again; each image says why.")
     return redirect("registries:batch_detail", batch_id=batch.pk)
