@@ -151,3 +151,28 @@ def test_batch_errors_are_clear_and_write_nothing(api: Api, demo):
     )
     assert refused.status_code == 403 and "Promote Packages on rcdocker" in refused.json()["error"]
     assert row_counts() == before
+
+
+def test_the_rate_limit_refuses_the_images_over_it_and_run_again_asks_later(
+    api: Api, demo, admin_creds, tmp_path, settings
+):
+    prefix, images = push_release(
+        demo.hostport,
+        creds=admin_creds,
+        tmp_path=tmp_path,
+        repositories=1,
+        tags=("1.0", "1.1", "1.2"),
+    )
+    wait_indexed("devdocker", images)
+    settings.PROMOTER_PROMOTIONS_PER_MINUTE = 2
+    body = {"fromFeed": "devdocker", "repositories": [f"{prefix}/svc0"], "tags": ["1.*"]}
+
+    batch = api.post("/api/promotions/batch", json=body).json()
+
+    assert [i["status"] for i in batch["items"]] == ["succeeded", "succeeded", "refused"]
+    assert batch["items"][2]["refusal"] == "rate_limited"
+    assert "2 promotions within a minute" in batch["items"][2]["error"]
+    settings.PROMOTER_PROMOTIONS_PER_MINUTE = 3  # a minute later, as it were: one more
+    again = api.post(f"/api/promotions/batches/{batch['id']}/rerun-failed").json()
+    assert [i["status"] for i in again["items"]] == ["succeeded"] * 3
+    assert HistoryEvent.objects.filter(action="promoted").count() == 3

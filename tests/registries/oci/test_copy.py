@@ -275,3 +275,42 @@ def test_checks_run_wider_than_streams_and_streams_stay_within_parallelism():
     assert all(("rc/app", d) in target.blobs for d in blobs)
     assert target.peak["upload"] <= 2
     assert 2 < target.peak["head"] <= CHECK_PARALLELISM
+
+
+def test_a_dry_run_walks_the_same_way_counts_what_a_copy_does_and_writes_nothing():
+    source = FakeRegistry(referrers_api=False)
+    amd = add_image(source, "dev/app", seed="amd")
+    arm = add_image(source, "dev/app", seed="arm")
+    top = add_index(source, "dev/app", [amd, arm], tag="1.0")
+    add_image(source, "dev/app", seed="sig", tag=top.replace(":", "-") + ".sig")
+    # The target holds one of the children's blobs already; the signature shares none.
+    present = FakeRegistry()
+    layer = b"layer-amd"
+    present.blobs[("rc/app", digest_of(layer))] = layer
+
+    def run(dry_run: bool) -> ImageCopier:
+        target = FakeRegistry()
+        target.blobs.update(present.blobs)
+        engine = ImageCopier(
+            source_factory=lambda: source,
+            target_factory=lambda: target,
+            source_path="dev/app",
+            target_path="rc/app",
+            same_host=False,
+            parallelism=2,
+            retries=1,
+            backoff=0,
+            dry_run=dry_run,
+        )
+        engine.copy_image(plan_image(source, "dev/app", "1.0", expect_digest=top))
+        engine.target_after = target
+        return engine
+
+    dry, real = run(True), run(False)
+
+    assert dry.target_after.writes == [] and dry.target_after.manifests == {}
+    assert real.target_after.writes  # the real one did write
+    assert dry.counters == real.counters
+    assert (dry.counters.blobs_skipped, dry.counters.bytes_skipped) == (1, len(layer))
+    assert dry.counters.blobs_copied == dry.counters.blobs_total - 1 > 0
+    assert dry.counters.signatures_copied == 1
