@@ -220,8 +220,9 @@ def batch_request(
     return batch
 
 
-def _item_request(batch: Batch, item: BatchItem, actor: Principal) -> None:
-    """Ask for one image's promotion and record the outcome on its item."""
+def _item_request(batch: Batch, item: BatchItem, actor: Principal) -> bool:
+    """Ask for one image's promotion and record the outcome on its item; True when a
+    promotion does it now (False: refused, and the item says why)."""
     values: dict = {
         "promotion": None,
         "already": False,
@@ -243,13 +244,14 @@ def _item_request(batch: Batch, item: BatchItem, actor: Principal) -> None:
             values["already"] = promotion.created_at < batch.created_at
             values["promotion"] = promotion
             BatchItem.objects.filter(pk=item.pk).update(**values)
-        return
+        return True
     except PolicyUnmet as exc:
         values["refusal"], values["error"] = BatchItem.Refusal.POLICY, exc.message
         values["checklist"] = exc.checklist.as_json()
     except DomainError as exc:
         values["refusal"], values["error"] = refusal_of(exc), exc.message
     BatchItem.objects.filter(pk=item.pk).update(**values)
+    return False
 
 
 def batch_rerun_failed(*, batch: Batch, actor: Principal) -> int:
@@ -270,8 +272,7 @@ def batch_rerun_failed(*, batch: Batch, actor: Principal) -> int:
     for item in failed:
         promotion = item.promotion
         if promotion is None:
-            _item_request(batch, item, actor)
-            again += 1
+            again += _item_request(batch, item, actor)
         else:
             try:
                 with transaction.atomic(durable=True):
