@@ -207,6 +207,7 @@ def test_each_outcome_has_its_exit_code(cli, demo, pushed, stack, tmp_path):
     """Without a worker here: a promotion stays queued (so --wait times out)."""
     repo, info = pushed
     ref = f"devdocker/{repo}:1.0"
+    wait_indexed("devdocker", [(repo, "1.0")])  # the push's notification, before counting
 
     before = row_counts()
     dry = cli("promote", ref, "--dry-run", "--json")

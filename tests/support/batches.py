@@ -23,7 +23,8 @@ def push_release(
     registry: str = "devdocker",
 ) -> tuple[str, dict[tuple[str, str], ImageInfo]]:
     """Push `repositories` × `tags` small images (and one 4.1.0 the pattern must leave out)
-    under a fresh prefix; returns (prefix, {(repository, tag): ImageInfo})."""
+    under a fresh prefix, and wait until the index has them all; returns
+    (prefix, {(repository, tag): ImageInfo})."""
     prefix = f"rel-{uuid.uuid4().hex[:8]}"
     images: dict[tuple[str, str], ImageInfo] = {}
     for n in range(repositories):
@@ -41,6 +42,8 @@ def push_release(
     push_image(
         hostport, f"{registry}/{prefix}/svc0", "4.1.0", layers=1, creds=creds, tmp_path=tmp_path
     )
+    # Every push indexed (4.1.0 too) before a test counts rows or reads the index.
+    wait_indexed(registry, [*images, (f"{prefix}/svc0", "4.1.0")])
     return prefix, images
 
 
