@@ -77,6 +77,7 @@ def promote(*, principal: Principal, body: PromoteRequest, query: PromoteQuery) 
             tag=body.version,
             target=target,
             actor=principal,
+            comment=body.comment_text,
         )
         if preview.exception is not None:
             raise preview.exception  # refused as the promotion itself would be (404, 403, …)

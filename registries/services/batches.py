@@ -186,22 +186,27 @@ def batch_request(
     # The pipeline and the permissions once for all (each image is checked again on its own).
     promotion_route_check(source=source, target=target, actor=actor)
     images = selection_images(source=source, selection=selection)
+    # The comment is checked once, before anything is stored (promotion_prepare's rules).
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX:
+        raise Invalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
+    promotion_comment_check(target=target, comment=comment)
     if dry_run:
         return BatchPreview(
             source,
             target,
             [
                 promotion_preview(
-                    source=source, repository=repository, tag=tag, target=target, actor=actor
+                    source=source,
+                    repository=repository,
+                    tag=tag,
+                    target=target,
+                    actor=actor,
+                    comment=comment,
                 )
                 for repository, tag in images
             ],
         )
-    # The comment is checked once, before anything is stored (promotion_prepare's rule).
-    comment = (comment or "").strip()
-    if len(comment) > COMMENT_MAX:
-        raise Invalid(f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX}.")
-    promotion_comment_check(target=target, comment=comment)
     with transaction.atomic(durable=True):
         batch = Batch.objects.create(
             source=source,

@@ -75,7 +75,13 @@ class PromotionPreview:
 
 
 def promotion_preview(
-    *, source: Registry, repository: str, tag: str, target: Registry, actor: Principal
+    *,
+    source: Registry,
+    repository: str,
+    tag: str,
+    target: Registry,
+    actor: Principal,
+    comment: str = "",
 ) -> PromotionPreview:
     """A dry run of promoting `repository:tag` from `source` to `target`: never raises for
     a refusal (the preview says why), never writes."""
@@ -87,6 +93,7 @@ def promotion_preview(
             tag=tag,
             target=target,
             actor=actor,
+            comment=comment,
             rate_limited=False,
         )
     except DomainError as exc:

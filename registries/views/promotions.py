@@ -51,6 +51,7 @@ def promote(request: HttpRequest, registry: str, repository: str, tag: str) -> H
             tag=tag_obj.name,
             target=form.cleaned_data["target"],
             actor=principal,
+            comment=form.cleaned_data["comment"],
         )
     elif request.method == "POST" and form.is_valid():
         values = {
