@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from registries.models import Batch, HistoryEvent, Promotion, Tag
+from registries.models import Batch, HistoryEvent, Promotion, Registry, Tag
 from tests.api.conftest import Api, make_key
 from tests.support.batches import break_blob, push_release, row_counts, wait_indexed
 from tests.support.images import skopeo_inspect_raw
@@ -176,3 +176,15 @@ def test_the_rate_limit_refuses_the_images_over_it_and_run_again_asks_later(
     again = api.post(f"/api/promotions/batches/{batch['id']}/rerun-failed").json()
     assert [i["status"] for i in again["items"]] == ["succeeded"] * 3
     assert HistoryEvent.objects.filter(action="promoted").count() == 3
+
+
+def test_a_target_that_requires_a_comment_gets_one_for_a_batch_and_its_dry_run(api: Api, demo):
+    Registry.objects.filter(name="rcdocker").update(require_comment=True)
+    body = {"fromFeed": "devdocker", "images": ["team/api:1.0"]}
+    before = row_counts()
+
+    for url in ("/api/promotions/batch?dryRun=true", "/api/promotions/batch"):
+        answer = api.post(url, json=body)
+        assert answer.status_code == 400, answer.text
+        assert "A comment is required to promote into rcdocker" in answer.json()["error"]
+    assert row_counts() == before
