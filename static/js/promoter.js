@@ -352,11 +352,19 @@
   }, true);
 
   /* ---------- Promote selected ---------- */
+  // form.elements includes checkboxes tied to the form by their form="" attribute (the
+  // board's tables hold per-row forms of their own, so their checkboxes live outside it).
+  function checkboxes(form, filter) {
+    return Array.prototype.filter.call(form.elements, function (el) {
+      return el instanceof HTMLInputElement && el.type === "checkbox" && filter(el);
+    });
+  }
+
   function updateSelection(form) {
-    var all = form.querySelector("[data-select-all]");
+    var all = checkboxes(form, function (c) { return c.hasAttribute("data-select-all"); })[0];
     var name = all ? all.getAttribute("data-select-all") : "image";
-    var boxes = form.querySelectorAll('input[type=checkbox][name="' + name + '"]');
-    var ticked = Array.prototype.filter.call(boxes, function (c) { return c.checked; }).length;
+    var boxes = checkboxes(form, function (c) { return c.name === name; });
+    var ticked = boxes.filter(function (c) { return c.checked; }).length;
     if (all) {
       all.checked = ticked > 0 && ticked === boxes.length;
       all.indeterminate = ticked > 0 && ticked < boxes.length;
@@ -368,11 +376,11 @@
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (!(box instanceof HTMLInputElement) || box.type !== "checkbox") return;
-    var form = box.closest("form.selection-form");
-    if (!form) return;
+    var form = box.form;
+    if (!form || !form.classList.contains("selection-form")) return;
     var name = box.getAttribute("data-select-all");
     if (name) {
-      form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (c) {
+      checkboxes(form, function (c) { return c.name === name; }).forEach(function (c) {
         c.checked = box.checked;
       });
     }

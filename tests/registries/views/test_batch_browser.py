@@ -115,3 +115,32 @@ def test_promote_selected_tags_of_a_repository_without_javascript(
     batch = Batch.objects.get()
     assert sorted(i.tag for i in batch.items.all()) == ["4.2.0", "4.2.2"]
     assert HistoryEvent.objects.filter(action="promoted").count() == 2
+
+
+def test_promote_selected_from_the_pipeline_board(demo, admin_creds, tmp_path, real_worker, page):
+    prefix, images = push_release(
+        demo.hostport, creds=admin_creds, tmp_path=tmp_path, repositories=2, tags=("4.2.0",)
+    )
+    wait_indexed("devdocker", images)
+    login(page, demo.url, "Admin", PASSWORD)
+
+    page.goto(f"{demo.url}/")
+    waiting = page.locator("#waiting-devdocker-rcdocker")
+    chosen = [f"{prefix}/svc0:4.2.0", f"{prefix}/svc1:4.2.0"]
+    for image in chosen:
+        waiting.locator(f'input[name=image][value="{image}"]').check()
+    assert waiting.locator("[data-selected-count]").inner_text() == "2 selected"
+    screenshot(page, "board-selected")
+    page.locator("#promote-selected-devdocker").click()
+    page.wait_for_url("**/registries/devdocker/promote-selected?*")
+    assert sorted(page.locator("#selected-images li").all_inner_texts()) == chosen
+    page.get_by_label("Comment").fill("From the board")
+    page.locator("#batch-submit").click()
+    page.wait_for_url("**/promotions/batches/*/")
+    page.locator('#batch-progress[data-status="succeeded"]').wait_for(timeout=120_000)
+
+    promoted = HistoryEvent.objects.filter(action="promoted", registry="rcdocker")
+    assert sorted(f"{r}:{t}" for r, t in promoted.values_list("repository", "tag")) == chosen
+    assert set(promoted.values_list("comment", flat=True)) == {"From the board"}
+    page.goto(f"{demo.url}/")  # what was promoted no longer waits
+    assert page.locator(f'#waiting-devdocker-rcdocker [data-image="{chosen[0]}"]').count() == 0
