@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urljoin
 
 import requests
 
@@ -53,6 +54,7 @@ def main() -> None:
             )
         time.sleep(1.5)  # notifications index the pushes
         results: list[tuple[str, int, float]] = []
+        promotions: dict[int, str] = {}  # id -> status URL, from the 202 answers
         lock = threading.Lock()
         deadline = time.monotonic() + args.seconds
 
@@ -88,12 +90,16 @@ def main() -> None:
                                 "version": "1.0",
                                 "fromFeed": "devdocker",
                                 "toFeed": "rcdocker",
+                                "comments": "load bench",  # rcdocker asks for a reason
                             },
                             timeout=60,
                         )
                     else:
                         r = session.get(run.url + "/healthz", timeout=60)
                     status = r.status_code
+                    if kind == "promote" and status == 202:
+                        with lock:
+                            promotions[r.json()["id"]] = r.headers.get("Location", "")
                 except requests.RequestException:
                     status = -1
                 with lock:
@@ -106,21 +112,24 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
-        # Let queued promotions finish (bounded), then count what History and the list show.
+        # Let queued promotions finish (bounded), then ask each for its outcome. Asking again
+        # for an image already promoted returns that promotion ("already there"), so many
+        # accepted requests share one promotion id.
         accepted = sum(1 for kind, status, _ in results if kind == "promote" and status == 202)
         outcome = Counter()
-        promoted = 0
+        finished: dict[int, str] = {}
         wait_until = time.monotonic() + 120
-        while True:
-            listing = requests.get(
-                run.url + "/api/promotions/list?fromFeed=devdocker",
-                auth=("Admin", PASSWORD),
-                timeout=60,
-            ).json()
-            promoted = sum(len(item["promotions"]) for item in listing)
-            if promoted >= accepted or time.monotonic() > wait_until:
-                break
-            time.sleep(1)
+        while len(finished) < len(promotions) and time.monotonic() < wait_until:
+            for pid, location in promotions.items():
+                if pid in finished or not location:
+                    continue
+                state = requests.get(
+                    urljoin(run.url, location), auth=("Admin", PASSWORD), timeout=60
+                ).json()["status"]
+                if state in ("succeeded", "failed"):
+                    finished[pid] = state
+            time.sleep(0.5)
+        promoted = sum(1 for state in finished.values() if state == "succeeded")
         for _, status, _ in results:
             outcome["5xx" if status >= 500 else "error" if status < 0 else str(status)] += 1
         latencies = sorted(d for _, _, d in results)
@@ -138,7 +147,10 @@ def main() -> None:
         by_kind = Counter(kind for kind, _, _ in results)
         print("by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
         print("statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(outcome.items())))
-        print(f"succeeded promotions recorded: {promoted} of {accepted} accepted (202)")
+        print(
+            f"promotions: {accepted} accepted (202) for {len(promotions)} distinct promotions; "
+            f"{promoted} of them succeeded"
+        )
         for kind in sorted(by_kind):
             times = sorted(d for k, _, d in results if k == kind)
             print(
