@@ -249,7 +249,10 @@ class Tag(models.Model):
         constraints = [models.UniqueConstraint(fields=["repository", "name"], name="unique_tag")]
         # The repository page's order, so a page of 50 is read off the index, not sorted.
         indexes = [
-            models.Index(fields=["repository", "-pushed_at", "name"], name="tag_repo_pushed_idx")
+            models.Index(fields=["repository", "-pushed_at", "name"], name="tag_repo_pushed_idx"),
+            # The board's newest images of a registry (and what waits for the next stage):
+            # read newest first across its repositories and stop at a few, not sort them all.
+            models.Index(fields=["-pushed_at", "name"], name="tag_pushed_idx"),
         ]
 
     def __str__(self) -> str:
