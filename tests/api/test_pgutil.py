@@ -19,11 +19,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -34,10 +29,9 @@ from registries.models import HistoryEvent, Registry
 from tests.api.conftest import make_key
 from tests.conftest import PASSWORD, user_with
 from tests.support.images import skopeo_inspect_raw
-from tests.support.net import free_port
+from tests.support.runner import Gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Pgutil:
@@ -101,63 +95,14 @@ class Pgutil:
 @pytest.fixture(scope="module")
 def gunicorn(portal, django_db_setup, tmp_path_factory):
     """Promoter under gunicorn (as `make run` and the image run it), on the test database."""
-    from django.conf import settings
-    from django.db import connection
-
-    db = connection.settings_dict
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PROMOTER_DB_CONN_MAX_AGE": "0",  # no idle connection while tests flush tables
-        "PROMOTER_TASKS_BACKEND": "django.tasks.backends.immediate.ImmediateBackend",
-        "PROMOTER_REGISTRY_URL": settings.PROMOTER_REGISTRY_URL,
-        "PROMOTER_REGISTRY_HOST": settings.PROMOTER_REGISTRY_HOST,
-        "PROMOTER_DATA_DIR": str(settings.DATA_DIR),
-    }
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "promoter.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--timeout",
-                "120",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server = Gunicorn(
+        tmp_path_factory.mktemp("gunicorn"),
+        PROMOTER_TASKS_BACKEND="django.tasks.backends.immediate.ImmediateBackend",
+    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if requests.get(url + "/api/openapi.json", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not start: " + log.read_text()
-            time.sleep(0.2)
-        yield url
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        server.stop()
 
 
 @pytest.fixture
