@@ -367,18 +367,23 @@ def _sync_event_id(action: str, registry: Registry, repository: str, tag: str, *
     return f"sync:{hashlib.sha256(text.encode()).hexdigest()[:64]}"
 
 
+def _locked_digest(registry: Registry, repository: str, tag: str) -> str | None:
+    """The digest the index has for `repository:tag`, with the tag's sync lock held (one
+    writer per tag: a second sync waits, then finds the change made). Inside a transaction."""
+    transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
+    return (
+        Tag.objects.select_for_update()
+        .filter(repository__registry=registry, repository__name=repository, name=tag)
+        .values_list("digest", flat=True)
+        .first()
+    )
+
+
 def _sync_tag_found(registry: Registry, repository: str, tag: str, summary: ImageSummary) -> str:
     """Index `repository:tag` at the summary's digest unless it already is; returns what it did."""
     try:
         with transaction.atomic():
-            # One writer per tag: a second sync waits, then finds the change made.
-            transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
-            current = (
-                Tag.objects.select_for_update()
-                .filter(repository__registry=registry, repository__name=repository, name=tag)
-                .values_list("digest", flat=True)
-                .first()
-            )
+            current = _locked_digest(registry, repository, tag)
             if current == summary.digest:
                 return "unchanged"  # a notification or another sync was first
             event_id = _sync_event_id(
@@ -412,14 +417,7 @@ def _sync_tag_gone(registry: Registry, repository: str, tag: str, digest: str) -
     """Drop `repository:tag` from the index if it still points at `digest`; True if dropped."""
     try:
         with transaction.atomic():
-            # One writer per tag: a second sync waits, then finds the change made.
-            transaction_lock(f"sync:{registry.name}/{repository}:{tag}")
-            current = (
-                Tag.objects.select_for_update()
-                .filter(repository__registry=registry, repository__name=repository, name=tag)
-                .values_list("digest", flat=True)
-                .first()
-            )
+            current = _locked_digest(registry, repository, tag)
             if current != digest:
                 return False  # moved or removed meanwhile
             event_id = _sync_event_id("deleted", registry, repository, tag, digest)
