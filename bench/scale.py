@@ -210,7 +210,7 @@ def seed(scale: float) -> dict:
         "to_registry",
         "created_at",
     ]
-    fields_tag = ["repository", "name", "digest", "size", "platforms", "pushed_at"]
+    fields_tag = ["repository", "registry", "name", "digest", "size", "platforms", "pushed_at"]
     inserted_events = inserted_tags = 0
 
     def flush(force: bool = False) -> None:
@@ -226,16 +226,18 @@ def seed(scale: float) -> dict:
 
     platforms = '["linux/amd64"]'
     big_id = repo_ids[BIG]
+    dev_id = regs["devdocker"].pk
     events_for("devdocker", BIG, HOT, n["hot_events"])
     events_for("devdocker", BIG, QUIET, n["quiet_events"])
-    tag_rows.append((big_id, HOT, current[(BIG, HOT)], size_of, platforms, w.when(now)))
-    tag_rows.append((big_id, QUIET, current[(BIG, QUIET)], size_of, platforms, w.when(now)))
+    tag_rows.append((big_id, dev_id, HOT, current[(BIG, HOT)], size_of, platforms, w.when(now)))
+    tag_rows.append((big_id, dev_id, QUIET, current[(BIG, QUIET)], size_of, platforms, w.when(now)))
     big_other = n["big_tags"] - 2
     for i in range(big_other):
         k = big_rest // big_other + (1 if i < big_rest % big_other else 0)
         events_for("devdocker", BIG, f"1.{i}", k)
         at = w.when(now - dt.timedelta(seconds=i))
-        tag_rows.append((big_id, f"1.{i}", current[(BIG, f"1.{i}")], size_of, platforms, at))
+        digest = current[(BIG, f"1.{i}")]
+        tag_rows.append((big_id, dev_id, f"1.{i}", digest, size_of, platforms, at))
         flush()
     for r, (reg, repo) in enumerate(repos[1:]):
         rid = repo_ids[repo]
@@ -243,7 +245,8 @@ def seed(scale: float) -> dict:
             k = other_events // other_tags + (1 if rng.random() < 0.18 else 0)
             events_for(reg, repo, f"{i}.0", k)
             at = w.when(now - dt.timedelta(seconds=r * 100 + i))
-            tag_rows.append((rid, f"{i}.0", current[(repo, f"{i}.0")], size_of, platforms, at))
+            digest = current[(repo, f"{i}.0")]
+            tag_rows.append((rid, regs[reg].pk, f"{i}.0", digest, size_of, platforms, at))
         flush()
     flush(force=True)
 

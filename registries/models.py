@@ -230,10 +230,28 @@ class Repository(models.Model):
         return f"{self.registry.name}/{self.name}"
 
 
+class TagQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """As save() does: each tag carries its repository's registry."""
+        objs = list(objs)
+        for tag in objs:
+            if tag.registry_id is None and tag.repository_id is not None:
+                tag.registry_id = tag.repository.registry_id
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Tag(models.Model):
     """A name pointing at a digest inside a repository."""
 
+    objects = TagQuerySet.as_manager()
+
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    # The repository's registry, kept on the tag (a repository never moves) so a registry's
+    # tags are read newest first off one index (the board) instead of through every
+    # repository. save() and bulk_create() fill it; raw inserts must pass it.
+    registry = models.ForeignKey(
+        Registry, on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
     name = models.CharField(max_length=128)
     digest = models.CharField(max_length=140, db_index=True)
     media_type = models.CharField(max_length=128, blank=True)
@@ -251,12 +269,17 @@ class Tag(models.Model):
         indexes = [
             models.Index(fields=["repository", "-pushed_at", "name"], name="tag_repo_pushed_idx"),
             # The board's newest images of a registry (and what waits for the next stage):
-            # read newest first across its repositories and stop at a few, not sort them all.
-            models.Index(fields=["-pushed_at", "name"], name="tag_pushed_idx"),
+            # read newest first in that registry and stop at a few, not sort them all.
+            models.Index(fields=["registry", "-pushed_at", "name"], name="tag_registry_pushed_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.registry_id is None and self.repository_id is not None:
+            self.registry_id = self.repository.registry_id
+        super().save(*args, **kwargs)
 
     @property
     def short_digest(self) -> str:

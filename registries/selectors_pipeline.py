@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Permission
 from accounts.permissions import Principal
@@ -24,6 +24,7 @@ from registries.selectors import KeysetPage, keyset_page, promotion_targets
 BOARD_NEWEST = 5  # images shown per stage on the board
 BOARD_WAITING = 8  # images shown per "in A, not yet in B" list
 COUNT_CAP = 1000  # counts above this read "1000+" (a count never walks a whole registry)
+WAITING_WINDOW = COUNT_CAP  # the source's newest images the board looks among for what waits
 TRAIL_PAGE_SIZE = 20  # as the tag page's History has always had
 LOCATIONS_LIMIT = 200
 # Events that point a tag at a digest: how it arrived.
@@ -454,13 +455,13 @@ def tag_trail(
 
 
 def _images(registry: Registry) -> QuerySet[Tag]:
-    return Tag.objects.filter(repository__registry=registry).exclude(
-        name__regex=ACCESSORY_TAG_REGEX
+    """The registry's tags that are images (accessories left out), newest first: read off
+    the index (registry, -pushed_at, name), so taking a few never sorts the registry."""
+    return (
+        Tag.objects.filter(registry=registry)
+        .exclude(name__regex=ACCESSORY_TAG_REGEX)
+        .order_by("-pushed_at", "name")
     )
-
-
-def _capped_count(queryset: QuerySet) -> int:
-    return queryset[: COUNT_CAP + 1].count()
 
 
 @dataclass
@@ -476,17 +477,20 @@ class Stage:
 
 @dataclass
 class Waiting:
-    """`in source, not yet in target`: tags of source whose digest target's same tag lacks."""
+    """`in source, not yet in target`: tags of source whose digest target's same tag lacks,
+    among the source's newest WAITING_WINDOW images (the board shows the flow of recent
+    work; an old image never promoted is on the registry page, not here)."""
 
     source: Registry
     target: Registry
     tags: list[Tag]
     count: int
     option: PromoteOption
+    windowed: bool = False  # the source holds more images than the window looked at
 
     @property
     def count_label(self) -> str:
-        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
+        return f"{WAITING_WINDOW}+" if self.count >= WAITING_WINDOW else str(self.count)
 
 
 @dataclass
@@ -495,40 +499,63 @@ class Chain:
     waiting: list[Waiting] = field(default_factory=list)
 
 
+def _window(registry: Registry) -> list[tuple]:
+    """(pk, repository name, tag name, digest) of the registry's newest COUNT_CAP + 1 images,
+    off its newest-first index: the board's stage (its count and newest) and what may wait."""
+    rows = _images(registry).values_list("pk", "repository__name", "name", "digest")
+    return list(rows[: COUNT_CAP + 1])
+
+
+def _tags(pks: list[int]) -> list[Tag]:
+    """Those tags with their repositories, newest first."""
+    found = Tag.objects.filter(pk__in=pks).select_related("repository")
+    return list(found.order_by("-pushed_at", "name"))
+
+
+def _pending(window: list[tuple], target: Registry) -> list[int]:
+    """Of the window's images, those target's same repository and tag do not hold at that
+    digest, newest first. One bounded read (target's tags at those digests, off the digest
+    index) and the comparison made here: left to itself, a planner anti-joins by hashing
+    every tag of the target."""
+    window = window[:WAITING_WINDOW]
+    held = set(
+        Tag.objects.filter(registry=target, digest__in={row[3] for row in window})
+        .order_by()
+        .values_list("repository__name", "name", "digest")
+    )
+    return [row[0] for row in window if row[1:] not in held]
+
+
 def pipeline_board(
     *, principal: Principal, newest: int = BOARD_NEWEST, waiting: int = BOARD_WAITING
 ) -> list[Chain]:
     """The home page: each chain's stages with their newest images, and between adjacent
-    stages what is in one and not yet in the next (with the principal's Promote option)."""
+    stages what is in one and not yet in the next (with the principal's Promote option).
+
+    Two reads per stage and two per pair whatever the registries' sizes: a window of the
+    stage's newest images off its index (its count is capped there), their full rows for
+    the few shown, and the next stage's tags at the window's digests."""
     board = []
     policed = policed_registries()
     for registries in pipeline_chains(principal=principal):
         chain = Chain()
+        windows = {}
         for registry in registries:
-            images = _images(registry).select_related("repository").order_by("-pushed_at", "name")
-            chain.stages.append(Stage(registry, list(images[:newest]), _capped_count(images)))
+            window = windows[registry.pk] = _window(registry)
+            newest_pks = [row[0] for row in window[:newest]]
+            chain.stages.append(Stage(registry, _tags(newest_pks), len(window)))
         for source, target in zip(registries, registries[1:], strict=False):
             if source.promote_to_id != target.pk:
                 continue  # a stage between them is hidden from this principal
-            there = Tag.objects.filter(
-                repository__registry=target,
-                repository__name=OuterRef("repository__name"),
-                name=OuterRef("name"),
-                digest=OuterRef("digest"),
-            )
-            pending = (
-                _images(source)
-                .exclude(Exists(there))
-                .select_related("repository")
-                .order_by("-pushed_at", "name")
-            )
+            pending = _pending(windows[source.pk], target)
             chain.waiting.append(
                 Waiting(
                     source,
                     target,
-                    list(pending[:waiting]),
-                    _capped_count(pending),
+                    _tags(pending[:waiting]),
+                    len(pending),
                     promote_option(principal=principal, source=source, policed=policed),
+                    windowed=len(windows[source.pk]) > WAITING_WINDOW,
                 )
             )
         board.append(chain)

@@ -27,7 +27,12 @@ def pipeline_board(request: HttpRequest) -> HttpResponse:
     if not board and signed_out(request):
         # Anonymous may see nothing here: the page to show is the sign-in page.
         return sign_in_redirect(request)
-    return render(request, "registries/pipeline.html", {"board": board, "nav_section": "pipeline"})
+    context = {
+        "board": board,
+        "nav_section": "pipeline",
+        "window": f"{selectors_pipeline.WAITING_WINDOW:,}",
+    }
+    return render(request, "registries/pipeline.html", context)
 
 
 def _filter(request: HttpRequest) -> tuple[selectors_audit.AuditFilter, str]:

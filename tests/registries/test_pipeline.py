@@ -103,6 +103,53 @@ def test_a_disabled_promote_says_why(db):
     assert inactive.reason == "rcdocker is not active"
 
 
+def test_the_board_waits_by_tag_and_digest_among_the_newest_images(admin_client, monkeypatch):
+    """What waits between stages: a tag the next stage lacks, or holds at another digest (a
+    re-push); not one it holds at the same digest, nor an accessory. Looked for among the
+    source's newest images only (a window, so the board costs the same at any size), and
+    the page says so when the source holds more."""
+    from django.utils import timezone
+
+    from registries.models import Repository
+
+    monkeypatch.setattr(selectors_pipeline, "COUNT_CAP", 6)
+    monkeypatch.setattr(selectors_pipeline, "WAITING_WINDOW", 6)
+    dev, rc = Registry.objects.get(name="devdocker"), Registry.objects.get(name="rcdocker")
+    now = timezone.now()
+    api = Repository.objects.create(registry=dev, name="team/api")
+    api_rc = Repository.objects.create(registry=rc, name="team/api")
+
+    def tag(repo, name, n, age):
+        return Tag.objects.create(
+            repository=repo,
+            name=name,
+            digest=f"sha256:{n:064x}",
+            pushed_at=now - dt.timedelta(minutes=age),
+        )
+
+    for i in range(6):  # 1.0 newest … 1.5 oldest; 1.9 beyond the window
+        tag(api, f"1.{i}", i, age=i)
+    tag(api, "1.9", 9, age=60)
+    tag(api, f"sha256-{0:064x}.sig", 50, age=0)  # an accessory: never waits
+    tag(api_rc, "1.0", 0, age=0)  # promoted: same digest
+    tag(api_rc, "1.1", 99, age=0)  # rc holds 1.1 at another digest: 1.1 waits
+    tag(api_rc, "1.2", 2, age=0)
+
+    board = selectors_pipeline.pipeline_board(
+        principal=Principal(user=get_user_model().objects.get(username="Admin"))
+    )
+    [chain] = [c for c in board if c.stages[0].registry == dev]
+    wait = chain.waiting[0]
+    assert (wait.source, wait.target) == (dev, rc)
+    assert [t.name for t in wait.tags] == ["1.1", "1.3", "1.4", "1.5"]
+    assert (wait.count, wait.windowed, chain.stages[0].count_label) == (4, True, "6+")
+    assert all(t.registry_id == dev.pk for t in wait.tags)
+
+    page = html.unescape(admin_client.get("/").content.decode())
+    assert "Looked for among the newest 6 images of devdocker." in page
+    assert "1.9" not in page
+
+
 def test_the_privilege_form_previews_the_effect_in_words(admin_client):
     from accounts.models import Task
 
