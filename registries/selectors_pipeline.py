@@ -507,9 +507,8 @@ def _window(registry: Registry) -> list[tuple]:
 
 
 def _tags(pks: list[int]) -> list[Tag]:
-    """Those tags with their repositories, newest first."""
-    found = Tag.objects.filter(pk__in=pks).select_related("repository")
-    return list(found.order_by("-pushed_at", "name"))
+    """Those tags with their repositories."""
+    return list(Tag.objects.filter(pk__in=pks).select_related("repository").order_by())
 
 
 def _pending(window: list[tuple], target: Registry) -> list[int]:
@@ -532,27 +531,34 @@ def pipeline_board(
     """The home page: each chain's stages with their newest images, and between adjacent
     stages what is in one and not yet in the next (with the principal's Promote option).
 
-    Two reads per stage and two per pair whatever the registries' sizes: a window of the
-    stage's newest images off its index (its count is capped there), their full rows for
-    the few shown, and the next stage's tags at the window's digests."""
+    Bounded reads whatever the registries' sizes: per stage a window of its newest images
+    off its index (its count is capped there), per pair the next stage's tags at the
+    window's digests, and per chain one read of the rows shown."""
     board = []
     policed = policed_registries()
     for registries in pipeline_chains(principal=principal):
+        windows = {r.pk: _window(r) for r in registries}
+        pairs = [
+            (source, target, _pending(windows[source.pk], target))
+            for source, target in zip(registries, registries[1:], strict=False)
+            if source.promote_to_id == target.pk  # else a stage between is hidden
+        ]
+        # The rows shown (each stage's newest, each pair's first waiting) in one read.
+        shown = {r.pk: [row[0] for row in windows[r.pk][:newest]] for r in registries}
+        wanted = {pk for pks in shown.values() for pk in pks}
+        wanted |= {pk for _, _, pending in pairs for pk in pending[:waiting]}
+        rows = {tag.pk: tag for tag in _tags(list(wanted))}
         chain = Chain()
-        windows = {}
         for registry in registries:
-            window = windows[registry.pk] = _window(registry)
-            newest_pks = [row[0] for row in window[:newest]]
-            chain.stages.append(Stage(registry, _tags(newest_pks), len(window)))
-        for source, target in zip(registries, registries[1:], strict=False):
-            if source.promote_to_id != target.pk:
-                continue  # a stage between them is hidden from this principal
-            pending = _pending(windows[source.pk], target)
+            window = windows[registry.pk]
+            newest_tags = [rows[pk] for pk in shown[registry.pk] if pk in rows]
+            chain.stages.append(Stage(registry, newest_tags, len(window)))
+        for source, target, pending in pairs:
             chain.waiting.append(
                 Waiting(
                     source,
                     target,
-                    _tags(pending[:waiting]),
+                    [rows[pk] for pk in pending[:waiting] if pk in rows],
                     len(pending),
                     promote_option(principal=principal, source=source, policed=policed),
                     windowed=len(windows[source.pk]) > WAITING_WINDOW,
