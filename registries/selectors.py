@@ -65,14 +65,22 @@ def registry_list(*, principal: Principal):
     )
 
 
-def registry_get(*, principal: Principal, name: str, permission: str = Permission.VIEW) -> Registry:
-    """The registry called `name`.
+def registry_get(
+    *,
+    principal: Principal,
+    name: str,
+    permission: str = Permission.VIEW,
+    registries: list[Registry] | None = None,
+) -> Registry:
+    """The registry called `name` (looked for in `registries` when the page has read them).
 
     NotFound when there is none or the principal may not see it (so names cannot be
     probed); Forbidden when it sees the registry but lacks `permission`.
     """
     registry = None
-    if len(name) <= 64 and REGISTRY_NAME_VALIDATOR.regex.fullmatch(name):
+    if registries is not None:
+        registry = next((r for r in registries if r.name == name), None)
+    elif len(name) <= 64 and REGISTRY_NAME_VALIDATOR.regex.fullmatch(name):
         registry = Registry.objects.select_related("promote_to").filter(name=name).first()
     if registry is None or not (
         principal.has(Permission.VIEW, registry) or principal.has(permission, registry)
@@ -123,6 +131,21 @@ def untagged_images(*, repository: Repository, limit: int = PAGE_SIZE) -> list[I
         .exclude(digest__in=tagged)
         .order_by("-pushed_at", "digest")[:limit]
     )
+
+
+def tag_at(*, registry: Registry, repository: str, name: str) -> Tag:
+    """The tag `repository:name` in the registry, with its repository, in one read; NotFound
+    naming what is missing (the repository, or the tag in it)."""
+    tag = (
+        Tag.objects.filter(registry=registry, repository__name=repository, name=name)
+        .select_related("repository")
+        .first()
+    )
+    if tag is None:
+        found = repository_get(registry=registry, name=repository)
+        raise NotFound(f"There is no tag {name!r} in {registry.name}/{found.name}.")
+    tag.repository.registry = registry  # the caller's, so reading it costs no query
+    return tag
 
 
 def tag_get(*, repository: Repository, name: str) -> Tag:

@@ -262,17 +262,16 @@ def stage_chips(
     digest, in the same repository (tagged or untagged). One query for a page of tags."""
     stages = _stages_through(registry, registries)
     pks = [s.pk for s in stages]
-    where = {
-        "repository__registry_id__in": pks,
-        "repository__name": repository,
-        "digest__in": digests,
-    }
-    fields = ("repository__registry_id", "digest")
+    where = {"repository__name": repository, "digest__in": digests}
     held: set[tuple[int, str]] = set(
-        Tag.objects.filter(**where)
+        Tag.objects.filter(registry_id__in=pks, **where)
         .order_by()
-        .values_list(*fields)
-        .union(Image.objects.filter(**where).order_by().values_list(*fields))
+        .values_list("registry_id", "digest")
+        .union(
+            Image.objects.filter(repository__registry_id__in=pks, **where)
+            .order_by()
+            .values_list("repository__registry_id", "digest")
+        )
         .order_by()
     )
     return {d: [Chip(s, (s.pk, d) in held) for s in stages] for d in digests}
@@ -296,19 +295,23 @@ def image_locations(
     for chain in _all_chains(registries):
         for registry in chain:
             order.setdefault(registry.pk, len(order))
+    by_pk = {r.pk: r for r in registries}
+    # Plain values, the registries taken from the list in hand: the page shows names only.
     tags = (
-        Tag.objects.filter(digest=digest, repository__registry_id__in=visible)
-        .select_related("repository__registry")
-        .order_by("repository__name", "name")[:LOCATIONS_LIMIT]
+        Tag.objects.filter(digest=digest, registry_id__in=visible)
+        .order_by("repository__name", "name")
+        .values_list("registry_id", "repository__name", "name")[:LOCATIONS_LIMIT]
     )
-    found = [Location(t.repository.registry, t.repository.name, t.name) for t in tags]
+    found = [Location(by_pk[reg], repo, name) for reg, repo, name in tags]
     tagged = {(loc.registry.pk, loc.repository) for loc in found}
-    images = Image.objects.filter(
-        digest=digest, repository__registry_id__in=visible
-    ).select_related("repository__registry")[:LOCATIONS_LIMIT]
-    for image in images:
-        if (image.repository.registry_id, image.repository.name) not in tagged:
-            found.append(Location(image.repository.registry, image.repository.name))
+    images = (
+        Image.objects.filter(digest=digest, repository__registry_id__in=visible)
+        .order_by()
+        .values_list("repository__registry_id", "repository__name")[:LOCATIONS_LIMIT]
+    )
+    for reg, repo in images:
+        if (reg, repo) not in tagged:
+            found.append(Location(by_pk[reg], repo))
     return sorted(found, key=lambda loc: order.get(loc.registry.pk, len(order)))
 
 

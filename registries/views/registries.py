@@ -109,16 +109,16 @@ def repository_detail(request: HttpRequest, registry: str, repository: str) -> H
 @require_GET
 def tag_detail(request: HttpRequest, registry: str, repository: str, tag: str) -> HttpResponse:
     principal = _principal(request)
-    reg = selectors.registry_get(principal=principal, name=registry)
-    repo = selectors.repository_get(registry=reg, name=repository)
-    tag_obj = selectors.tag_get(repository=repo, name=tag)
+    registries = selectors_pipeline.registries_all()  # one read shared by the selectors below
+    reg = selectors.registry_get(principal=principal, name=registry, registries=registries)
+    tag_obj = selectors.tag_at(registry=reg, repository=repository, name=tag)
+    repo = tag_obj.repository
     image = f"{reg.pull_host}/{reg.backing_path(repo.name)}"
     tab = request.GET.get("tab", "overview")
     if tab not in {"overview", "history"}:
         tab = "overview"
     accessory = accessory_of(tag_obj.name)
     promote = selectors_pipeline.promote_option(principal=principal, source=reg)
-    registries = selectors_pipeline.registries_all()  # one read shared by the selectors below
     context = {
         "registry": reg,
         "repository": repo,
