@@ -66,8 +66,11 @@ def registry_config(
             "timeout": "1s",
             "threshold": 3,
             "backoff": "1s",
-            # Blob events are noise: Promoter tracks manifests and tags.
+            # Blob events are noise: Promoter tracks manifests and tags. So are pulls (every
+            # manifest GET and HEAD, Promoter's own included): only pushes and deletes change
+            # the index.
             "ignoredmediatypes": ["application/octet-stream"],
+            "ignore": {"actions": ["pull"]},
         }
         if notify_secret:
             endpoint["headers"]["Authorization"] = [f"Bearer {notify_secret}"]

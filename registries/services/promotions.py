@@ -194,9 +194,7 @@ def promotion_already(
     found = pending.order_by("-created_at").first()
     if found is not None:
         return found
-    at_target = Tag.objects.filter(
-        repository__registry=target, repository__name=repository, name=tag
-    ).first()
+    at_target = Tag.objects.filter(registry=target, repository__name=repository, name=tag).first()
     if at_target is None or at_target.digest != digest:
         return None
     last = (
@@ -217,11 +215,12 @@ def promotion_already(
 def _accessories_since(source: Registry, repository: str, digest: str, since) -> bool:
     """Whether the source got a cosign-style tag for `digest` (sha256-<hex>.sig/.att/.sbom)
     or an untagged manifest (an OCI referrer) in this repository after `since`."""
-    in_repository = {"repository__registry": source, "repository__name": repository}
     prefix = digest.replace(":", "-", 1) + "."
+    tags = Tag.objects.filter(registry=source, repository__name=repository)
+    images = Image.objects.filter(repository__registry=source, repository__name=repository)
     return (
-        Tag.objects.filter(**in_repository, name__startswith=prefix, pushed_at__gt=since).exists()
-        or Image.objects.filter(**in_repository, pushed_at__gt=since).exists()
+        tags.filter(name__startswith=prefix, pushed_at__gt=since).exists()
+        or images.filter(pushed_at__gt=since).exists()
     )
 
 

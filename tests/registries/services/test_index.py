@@ -164,3 +164,47 @@ def test_redelivered_notification_is_recorded_once(demo, pushed):
         )
     assert HistoryEvent.objects.filter(source_event_id="evt-redelivered-1").count() == 1
     assert Repository.objects.filter(registry__name="devdocker", name=repo).count() == 1
+
+
+def test_the_bundled_registry_notifies_pushes_but_not_pulls(tmp_path):
+    """Every manifest GET and HEAD is a pull event in distribution; Promoter's config asks it
+    for pushes and deletes only, so reading an image (skopeo, Promoter's own checks) sends
+    nothing to the web. Observed with the real registry and a recording receiver."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.support.images import skopeo_inspect_raw
+    from tests.support.registry import start_registry
+
+    actions: list[str] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            actions.extend(e.get("action", "") for e in json.loads(body or b"{}")["events"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    registry = start_registry(
+        tmp_path / "reg", notify_url=f"http://127.0.0.1:{server.server_port}/events"
+    )
+    try:
+        host = f"127.0.0.1:{registry.port}"
+        push_image(host, "team/api", "1.0", tmp_path=tmp_path / "img")
+        assert wait_for(lambda: "push" in actions, timeout=10), "no push event arrived"
+        for _ in range(3):
+            skopeo_inspect_raw(f"docker://{host}/team/api:1.0")
+        push_image(host, "team/api", "marker", tmp_path=tmp_path / "img2", seed=2)
+        # Events are delivered in order per endpoint: the marker's arrival means the pulls
+        # (made before it) would have arrived by now.
+        assert wait_for(lambda: actions.count("push") >= 2, timeout=10), actions
+        assert "pull" not in actions, actions
+    finally:
+        registry.stop()
+        server.shutdown()
