@@ -291,6 +291,8 @@ def report(results: list[dict], runs: int) -> str:
             ("same", "same host, 10 × 1 MiB"),
             ("cross", "across hosts, 5 × 20 MiB"),
         ):
+            if case not in r:  # BENCH_ONLY_SAME
+                continue
             ours, theirs = r[case]["promoter"], r[case]["skopeo"]
             ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
             phases = r[case].get("phases") or [{}]
@@ -304,6 +306,8 @@ def report(results: list[dict], runs: int) -> str:
             )
     lines.append("")
     for r in results:
+        if "big_seconds" not in r:
+            continue
         lines.append(
             f"- {r['db']}: a 200 MiB image (4 × 50 MiB) across hosts took "
             f"{r['big_seconds']:.2f} s; the worker's RSS grew by "

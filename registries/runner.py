@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
-from django.db.models import F
 from django.dispatch import receiver
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
@@ -21,14 +20,15 @@ from django.utils import timezone
 from registries.connections import client_for, same_backing_host
 from registries.models import Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
-from registries.oci.copy import CopyCounters, ImageCopier, TaggedReferrer, plan_image
+from registries.oci.copy import CopyCounters, CopyPlan, ImageCopier, TaggedReferrer, plan_image
 from registries.oci.errors import (
     DigestMismatch,
     ManifestUnknown,
     NameUnknown,
     RegistryError,
 )
-from registries.oci.inspect import ImageSummary, describe_image
+from registries.oci.inspect import ImageSummary, describe_image, describe_manifest
+from registries.oci.manifest import Manifest
 from registries.outbox import promotion_data, webhook_event
 from registries.records import (
     history_record,
@@ -69,9 +69,49 @@ def heartbeat_every() -> float:
 
 def _claim(promotion: Promotion) -> bool:
     """Take the per-target-tag lock (the one-running constraint); False while another runs."""
+    try:
+        return _claim_once(promotion)
+    except IntegrityError:
+        pass
+    # Another promotion holds the lock: free it if its worker died, then try once more.
+    if not _fail_stale_holders(promotion):
+        return False
+    try:
+        return _claim_once(promotion)
+    except IntegrityError:
+        return False
+
+
+def _claim_once(promotion: Promotion) -> bool:
+    """Claim the promotion as loaded (same attempt number), so the row need not be read
+    again; when it changed meanwhile, look at it and claim what it is now."""
+    for _ in range(MAX_ATTEMPTS + 1):
+        now = timezone.now()
+        with transaction.atomic():
+            claimed = Promotion.objects.filter(
+                pk=promotion.pk, status=Promotion.Status.QUEUED, attempts=promotion.attempts
+            ).update(
+                status=Promotion.Status.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                attempts=promotion.attempts + 1,
+            )
+        if claimed:
+            promotion.status = Promotion.Status.RUNNING
+            promotion.started_at = promotion.heartbeat_at = now
+            promotion.attempts += 1
+            return True
+        promotion.refresh_from_db(fields=["status", "attempts"])
+        if promotion.status != Promotion.Status.QUEUED:
+            break
+    raise _AlreadyHandled()
+
+
+def _fail_stale_holders(promotion: Promotion) -> int:
+    """Fail the running promotions to the same target tag whose worker died; how many."""
     now = timezone.now()
+    failed = 0
     with transaction.atomic():
-        # A running promotion whose worker died holds the lock no longer.
         stale = Promotion.objects.filter(
             target=promotion.target,
             repository=promotion.repository,
@@ -85,21 +125,8 @@ def _claim(promotion: Promotion) -> bool:
                 status=Promotion.Status.FAILED, finished_at=now, error=message
             ):
                 promotion_failure_record(promotion=dead, error=message)
-    try:
-        with transaction.atomic():
-            claimed = Promotion.objects.filter(
-                pk=promotion.pk, status=Promotion.Status.QUEUED
-            ).update(
-                status=Promotion.Status.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                attempts=F("attempts") + 1,
-            )
-    except IntegrityError:
-        return False
-    if not claimed:
-        raise _AlreadyHandled()
-    return True
+                failed += 1
+    return failed
 
 
 class _AlreadyHandled(Exception):
@@ -122,7 +149,6 @@ def promotion_execute(*, promotion_id: int) -> Promotion:
     except _AlreadyHandled:
         promotion.refresh_from_db()
         return promotion
-    promotion.refresh_from_db()
     # The claim is ours while status is running with this attempt number: if the promotion
     # is reclaimed (heartbeat lost) and run by another worker, this one records nothing.
     attempt = promotion.attempts
@@ -213,10 +239,11 @@ def image_copier(
 ) -> ImageCopier:
     """The copier of one promotion; the dry run (a preview) is built here too, so it asks
     the target exactly what the copy will (`web`: the short, single-try clients of a web
-    request)."""
+    request). All its threads share one connection pool and token cache per registry."""
+    source_client, target_client = client_for(source, web=web), client_for(target, web=web)
     return ImageCopier(
-        source_factory=lambda: client_for(source, web=web),
-        target_factory=lambda: client_for(target, web=web),
+        source_factory=source_client.fork,
+        target_factory=target_client.fork,
         source_path=source.backing_path(repository),
         target_path=target.backing_path(repository),
         same_host=same_backing_host(source, target),
@@ -253,34 +280,40 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], li
     # What the index will say about the image, read from the source while the blobs move
     # (same digest, same content), so describing it adds nothing to the promotion's time.
     describer = threading.Thread(
-        target=_describe_into, args=(live, source, promotion), daemon=True, name="describe"
+        target=_describe_into,
+        args=(live, copier.source_factory(), copier.source_path, plan),
+        daemon=True,
+        name="describe",
     )
     describer.start()
     try:
-        tags = [promotion.tag]
         if promotion.by_digest:
             candidates = _source_tags(promotion)
             tags = _tags_pointing_at(copier, candidates, promotion.digest)
-        # Content first (image, then its signatures and other referrers), the tags last.
-        copier.copy_image(plan)
-        if promotion.by_digest:
+            # Content first (image, then its signatures and other referrers), the tags last.
+            copier.copy_image(plan)
             still = set(_tags_pointing_at(copier, tags, promotion.digest))
             tags = [t for t in tags if t in still]
-        for tag in tags:
-            copier.put_manifest(plan.top, tag)
+            for tag in tags:
+                copier.put_manifest(plan.top, tag)
+        else:
+            tags = [promotion.tag]
+            copier.copy_image(plan, tag=promotion.tag)  # the tag moves last
+    except BaseException:
+        _save_counters_quietly(promotion.pk, copier.counters)  # what was done before failing
+        raise
     finally:
-        _save_counters_quietly(promotion.pk, copier.counters)  # what was done, even on failure
         describer.join(timeout=30)
     return copier.counters, tags, copier.tagged_referrers
 
 
-def _describe_into(live: dict, source, promotion: Promotion) -> None:
+def _describe_into(live: dict, client, path: str, plan: CopyPlan) -> None:
+    """The image's summary for the index, from the manifests the plan holds already."""
+    read = {m.digest: Manifest(m.digest, m.media_type, m.body) for m in plan.manifests}
     try:
-        live["summary"] = describe_image(
-            client_for(source), source.backing_path(promotion.repository), promotion.digest
-        )
+        live["summary"] = describe_manifest(client, path, read[plan.top.digest], read)
     except Exception:  # informative only: _succeed falls back to the index or the target
-        log.info("could not describe %s from the source", promotion.digest, exc_info=True)
+        log.info("could not describe %s from the source", plan.top.digest, exc_info=True)
 
 
 class _Vanished(RegistryError):
@@ -393,13 +426,21 @@ def _succeed(
     if summary is None or summary.digest != promotion.digest:
         summary = _summary_otherwise(promotion, counters)
     with transaction.atomic():
-        # Lock our claim: a reclaimed promotion is finished by the worker that owns it now,
-        # so History gets exactly one Promoted event.
-        owned = (
-            Promotion.objects.select_for_update()
-            .filter(pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt)
-            .exists()
-        )
+        finished = {
+            # The final counters again: a heartbeat racing the copy's last save may have
+            # written older ones (the heartbeat has stopped by now).
+            **_counter_fields(counters),
+            "status": Promotion.Status.SUCCEEDED,
+            "finished_at": timezone.now(),
+            "error": "",
+            "moved_tags": tags,
+            "tag": tags[0] if tags else "",
+        }
+        # Finish our claim first, which locks the row: a reclaimed promotion is finished by
+        # the worker that owns it now, so History gets exactly one Promoted event.
+        owned = Promotion.objects.filter(
+            pk=promotion.pk, status=Promotion.Status.RUNNING, attempts=attempt
+        ).update(**finished)
         if not owned:
             log.warning(
                 "promotion %s was taken over by another worker; not recording it", promotion.pk
@@ -417,6 +458,11 @@ def _succeed(
             )
             if position == 0 and old != promotion.digest:
                 previous = old
+        if previous:
+            Promotion.objects.filter(pk=promotion.pk).update(previous_digest=previous)
+        finished["previous_digest"] = previous
+        for name, value in finished.items():  # what the row now holds, without reading it
+            setattr(promotion, name, value)
         if not tags:
             # Copied by digest only: the target's repository page lists it as untagged.
             untagged_record(
@@ -439,18 +485,6 @@ def _succeed(
                 promotion=promotion,
             )
         _record_referrers(promotion, referrers)
-        Promotion.objects.filter(pk=promotion.pk).update(
-            # The final counters again: a heartbeat racing the copy's last save may have
-            # written older ones (the heartbeat has stopped by now).
-            **_counter_fields(counters),
-            status=Promotion.Status.SUCCEEDED,
-            finished_at=timezone.now(),
-            error="",
-            previous_digest=previous,
-            moved_tags=tags,
-            tag=tags[0] if tags else "",
-        )
-        promotion.refresh_from_db()
         webhook_event(
             event="promotion.succeeded",
             registry=target,
@@ -458,7 +492,6 @@ def _succeed(
             data=promotion_data(promotion),
         )
         notify(PROMOTIONS, str(promotion.pk))  # delivered at commit, to a waiting request
-    promotion.refresh_from_db()
     return promotion
 
 

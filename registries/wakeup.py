@@ -1,18 +1,20 @@
 """Waking whoever waits on the database at once, instead of polling it.
 
 On PostgreSQL: LISTEN/NOTIFY (a notification sent inside a transaction is delivered at its
-commit). On SQLite (`make run`, one machine): every commit writes the database's
-write-ahead log, so a waiter watches that file's size and time (a stat, no query) and asks
-the database again only when it changed. Either way a waiter also looks again after its
-`timeout`, so a lost notification costs one interval, never a hang.
+commit). On SQLite (`make run`, one machine): a waiter watches the database's
+`PRAGMA data_version` on a connection of its own (it changes with every commit of another
+connection; read from the shared memory of the write-ahead log, no disk read) and asks
+the database again only when it changed. (The WAL file's size and time are not enough:
+once the log is reused its size stays put, and its time ticks too coarsely to tell two
+commits apart.) Either way a waiter also looks again after its `timeout`, so a lost
+notification costs one interval, never a hang.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import sqlite3
 import time
-from pathlib import Path
 
 from django.db import connection
 
@@ -20,7 +22,11 @@ log = logging.getLogger(__name__)
 
 TASKS = "promoter_tasks"  # a task was enqueued: the worker looks for work
 PROMOTIONS = "promoter_promotions"  # payload: the id of a promotion that finished
-SQLITE_WATCH_EVERY = 0.005  # seconds between two stats of the SQLite files
+SQLITE_WATCH_EVERY = 0.005  # seconds between two looks at SQLite's data_version
+# While the database is busy (it changed within SQLITE_BUSY_FOR seconds), looks come this
+# often: a promotion being requested, run and waited for is a chain of such wake-ups.
+SQLITE_WATCH_BUSY = 0.001
+SQLITE_BUSY_FOR = 2.0
 
 
 def notify(channel: str, payload: str = "") -> None:
@@ -44,12 +50,12 @@ class Waiter:
         self.dedicated = dedicated
         self.postgres = connection.vendor == "postgresql"
         self._conn = None
-        self._files: list[Path] = []
+        self._watch: SqliteWatch | None = None
         if not self.postgres:
             name = str(connection.settings_dict.get("NAME") or "")
             if name and name != ":memory:" and "mode=memory" not in name:
-                self._files = [Path(name + "-wal"), Path(name)]
-        self._seen = self._stamp()
+                self._watch = SqliteWatch(name)
+        self._changed_at = time.monotonic()  # a waiter is made when something is going on
 
     # --- PostgreSQL -----------------------------------------------------------------
     def listen(self) -> None:
@@ -76,6 +82,8 @@ class Waiter:
 
     def close(self) -> None:
         """Stop listening; Django's connection is left as it was found."""
+        if self._watch is not None:
+            self._watch.close()
         if self._conn is None:
             return
         try:
@@ -117,19 +125,46 @@ class Waiter:
                 self._drop()
                 return False
         while (remaining := deadline - time.monotonic()) > 0:
-            stamp = self._stamp()
-            if stamp != self._seen:
-                self._seen = stamp
+            if self._watch is not None and self._watch.changed():
+                self._changed_at = time.monotonic()
                 return True
-            time.sleep(min(SQLITE_WATCH_EVERY, remaining))
+            busy = time.monotonic() - self._changed_at < SQLITE_BUSY_FOR
+            time.sleep(min(SQLITE_WATCH_BUSY if busy else SQLITE_WATCH_EVERY, remaining))
         return False
 
-    def _stamp(self) -> tuple:
-        stamp = []
-        for path in self._files:
-            try:
-                st = os.stat(path)
-                stamp.append((st.st_size, st.st_mtime_ns))
-            except OSError:
-                stamp.append(None)
-        return tuple(stamp)
+
+class SqliteWatch:
+    """Tells whether an SQLite database was written since the last look (by anyone else)."""
+
+    def __init__(self, path: str) -> None:
+        self._db: sqlite3.Connection | None = None
+        try:
+            # Its own connection, which never writes: every commit is another connection's.
+            self._db = sqlite3.connect(path, timeout=1.0, check_same_thread=False)
+            self._seen = self._version()
+        except sqlite3.Error as exc:  # a waiter that cannot watch still waits out its timeout
+            log.warning("cannot watch %s (%s); polling instead", path, exc)
+            self.close()
+
+    def _version(self) -> int:
+        assert self._db is not None
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def changed(self) -> bool:
+        """True once for each look that follows one or more commits."""
+        if self._db is None:
+            return False
+        try:
+            version = self._version()
+        except sqlite3.Error:
+            return True  # look at the database itself; it says what is there
+        if version == self._seen:
+            return False
+        self._seen = version
+        return True
+
+    def close(self) -> None:
+        """Close the watching connection."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -12,6 +13,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 
 PREFIX_LENGTH = 8
+LAST_USED_PRECISION = dt.timedelta(minutes=1)  # a key's "last used" is recorded this coarsely
 
 
 def key_generate() -> str:
@@ -38,6 +40,9 @@ def api_key_authenticate(raw: str | None) -> ApiKey | None:
         if hmac.compare_digest(key.key_hash, digest):
             if key.user is not None and not key.user.is_active:
                 return None
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
+                # To the minute: a write per call would cost every API call a write (on
+                # SQLite, the database's one write lock).
+                ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
             return key
     return None

@@ -117,6 +117,7 @@ class Authenticator:
             self._scheme, self._bearer = "bearer", Challenge("bearer", {})
         self._tokens: dict[tuple[str, str, frozenset[str]], tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()
 
     def _basic_header(self) -> dict[str, str]:
         if self._credentials is None:
@@ -166,11 +167,28 @@ class Authenticator:
 
     def _token(self, challenge: Challenge, scopes: list[str]) -> str:
         key = self._key(challenge, scopes)
-        now = self._clock()
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        # One fetch at a time: threads sharing this authenticator (RegistryClient.fork) that
+        # need the same token at once wait for the first one's instead of each fetching it.
+        with self._fetching:
+            cached = self._cached(key)
+            if cached is not None:
+                return cached
+            return self._new_token(key, challenge, scopes)
+
+    def _cached(self, key: tuple[str, str, frozenset[str]]) -> str | None:
         with self._lock:
             cached = self._tokens.get(key)
-            if cached is not None and cached[1] > now:
-                return cached[0]
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        return None
+
+    def _new_token(
+        self, key: tuple[str, str, frozenset[str]], challenge: Challenge, scopes: list[str]
+    ) -> str:
+        now = self._clock()
         if self._token_provider is not None:
             token = self._token_provider(sorted(scopes))
             lifetime = _jwt_lifetime(token)

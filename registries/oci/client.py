@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -64,6 +65,9 @@ _DISCARD_LIMIT = 64 * 1024
 # Cancelling an upload: DELETE, then check it is gone, at most this often, each so fast.
 _CANCEL_TRIES = 5
 _CANCEL_SECONDS = 10.0
+# Connections kept per registry host: a copy makes up to 8 checks or mounts and 4 streams at
+# once (registries.oci.copy), plus the reads of its main thread.
+POOL_CONNECTIONS = 16
 log = logging.getLogger(__name__)
 
 
@@ -169,16 +173,21 @@ class RegistryClient:
         self._own_session = session is None
         self._session = session or requests.Session()
         # Every connection is watched by the deadlines (and refuses private peers if asked).
-        adapter = deadlines.WatchedAdapter(forbid_private=forbid_private)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        # The pool holds enough connections for a copy's parallel calls (see fork()).
+        self._adapter = deadlines.WatchedAdapter(
+            forbid_private=forbid_private, pool_maxsize=POOL_CONNECTIONS
+        )
+        self._session.mount("http://", self._adapter)
+        self._session.mount("https://", self._adapter)
         # Idempotent calls are tried `retries` times in all on transient failures.
         self.retry = RetryPolicy(attempts=max(1, retries), backoff=backoff)
+        # Tokens are fetched with a session of their own over the same pool, so that the
+        # clients fork() makes for other threads can share the token cache.
         self._auth = Authenticator(
             username=username,
             password=password,
             token_provider=token_provider,
-            session=self._session,
+            session=session or self._pooled_session(),
             timeout=timeout if isinstance(timeout, tuple) else (timeout, timeout),
             verify_tls=verify_tls,
             retry=self.retry,
@@ -186,6 +195,21 @@ class RegistryClient:
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.base_url!r})"
+
+    def _pooled_session(self) -> requests.Session:
+        session = requests.Session()
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        return session
+
+    def fork(self) -> RegistryClient:
+        """The same client for another thread: a session object of its own (requests
+        sessions are not shared across threads) over this client's connection pool, with
+        its token cache, so parallel calls reuse connections and tokens."""
+        twin = copy.copy(self)
+        twin._session = self._pooled_session()
+        twin._own_session = False  # the pool is closed with the client it was forked from
+        return twin
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -505,6 +529,10 @@ class RegistryClient:
                 "giving up. Is it overloaded?"
             )
 
+    def cancel_upload(self, location: str, repository: str) -> None:
+        """Free an upload session (opened by a mount that answered 202) nobody will finish."""
+        self._cancel_upload(location, repository)
+
     def _cancel_upload(self, location: str, repository: str) -> None:
         """Free an upload session the registry would otherwise keep (and its bytes) for days.
 
@@ -823,8 +851,12 @@ class RegistryClient:
         *,
         size: int | None = None,
         chunk_size: int | None = None,
+        location: str | None = None,
     ) -> str:
         """Upload a blob from a stream; return its digest.
+
+        `location`: an upload session the registry opened already (a mount it answered
+        with 202, see mount_or_open_upload); the upload goes there instead of a new one.
 
         Without `chunk_size` the stream goes in one streamed PATCH (chunked transfer, as
         docker push does), then an empty PUT commits it; with `chunk_size`, in PATCHes of
@@ -837,11 +869,17 @@ class RegistryClient:
         validate_name(repository)
         validate_digest(digest)
         action = f"upload blob {repository}@{digest} to {self.base_url}"
-        if size is not None:
-            self._check_blob_size(size, f"blob {digest} for {repository}")
+        try:
+            if size is not None:
+                self._check_blob_size(size, f"blob {digest} for {repository}")
+        except BaseException:
+            if location is not None:
+                self._cancel_upload(location, repository)
+            raise
         if self.max_blob_bytes is not None:
             chunks = self._capped(chunks, self.max_blob_bytes, f"blob {digest}")
-        location = self._start_upload(repository, action)
+        if location is None:
+            location = self._start_upload(repository, action)
         try:
             if chunk_size is None:
                 failed: list[Exception] = []
@@ -954,6 +992,18 @@ class RegistryClient:
 
     def mount_blob(self, repository: str, digest: str, from_repo: str) -> bool:
         """Mount a blob from another repository of this registry; False if it cannot."""
+        location = self.mount_or_open_upload(repository, digest, from_repo)
+        if location is None:
+            return True
+        # 202 opened an ordinary upload session instead; close it, the caller uploads.
+        self._cancel_upload(location, repository)
+        return False
+
+    def mount_or_open_upload(self, repository: str, digest: str, from_repo: str) -> str | None:
+        """Mount a blob from another repository of this registry: None when mounted (201,
+        whether or not `repository` had it already), else the Location of the upload
+        session the registry opened instead (202): upload_blob(location=...) or
+        cancel_upload() it."""
         validate_name(repository)
         validate_name(from_repo)
         validate_digest(digest)
@@ -971,11 +1021,8 @@ class RegistryClient:
         )
         with response:
             if response.status_code == 201:
-                return True
-            location = self._location(response, action)
-        # 202 opened an ordinary upload session instead; close it, the caller uploads.
-        self._cancel_upload(location, repository)
-        return False
+                return None
+            return self._location(response, action)
 
     def referrers(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
         """Descriptors of manifests whose subject is `digest`; None without referrers API."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +152,19 @@ def signature_tags(tags: list[str], digests: list[str]) -> list[str]:
     return sorted(t for t in tags if t in wanted)
 
 
+def _all_or_first_error(futures: list[Future]) -> list[Any]:
+    """The futures' results in order, once all have settled; the first error is raised."""
+    results, first_error = [], None
+    for future in futures:
+        try:
+            results.append(future.result())
+        except Exception as exc:  # re-raised below after the others settle
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return results
+
+
 @dataclass(frozen=True)
 class TaggedReferrer:
     """A tag the copy set at the target for a referrer: cosign's `sha256-<hex>.sig|.att|.sbom`
@@ -213,11 +226,16 @@ class ImageCopier:
         self._would_have: set[str] = set()
 
     # --- blobs -----------------------------------------------------------------
-    def _thread_clients(self) -> tuple[RegistryClient, RegistryClient]:
-        # requests sessions are not shared across threads: one pair per worker thread.
-        if not hasattr(self._local, "clients"):
-            self._local.clients = (self.source_factory(), self.target_factory())
-        return self._local.clients
+    def _thread_source(self) -> RegistryClient:
+        # requests sessions are not shared across threads: one client per thread and side.
+        if not hasattr(self._local, "source"):
+            self._local.source = self.source_factory()
+        return self._local.source
+
+    def _thread_target(self) -> RegistryClient:
+        if not hasattr(self._local, "target"):
+            self._local.target = self.target_factory()
+        return self._local.target
 
     def _count(self, kind: str, size: int) -> None:
         with self._lock:
@@ -228,11 +246,14 @@ class ImageCopier:
         self.on_progress(self.counters)
 
     def _copy_blob(self, digest: str, size: int, optional: bool = False) -> None:
-        """Copy one blob; after a transient failure start over (HEAD first: it may have landed)."""
+        """Copy one blob; after a transient failure start over (it may have landed)."""
         self.blob_retry.run(lambda: self._copy_blob_once(digest, size, optional))
 
     def _copy_blob_once(self, digest: str, size: int, optional: bool = False) -> None:
-        source, target = self._thread_clients()
+        if self.same_host and not self.dry_run and not optional:
+            self._mount_blob(digest, size)
+            return
+        source, target = self._thread_source(), self._thread_target()
         if self._present(target, digest):
             self._count("blobs_skipped", size)
             return
@@ -249,8 +270,34 @@ class ImageCopier:
         if self.same_host and target.mount_blob(self.target_path, digest, self.source_path):
             self._count("blobs_mounted", size)
             return
-        with self._streams, source.open_blob(self.source_path, digest) as chunks:
-            target.upload_blob(self.target_path, digest, chunks, size=size or None)
+        self._stream_blob(digest, size)
+
+    def _mount_blob(self, digest: str, size: int) -> None:
+        """Same host: mount straight away, without asking first whether the target has the
+        blob (a mount answers 201 either way, so it counts as mounted); when the registry
+        opens an upload instead (202), the bytes are streamed into that very session."""
+        location = self._thread_target().mount_or_open_upload(
+            self.target_path, digest, self.source_path
+        )
+        if location is None:
+            self._count("blobs_mounted", size)
+            return
+        self._stream_blob(digest, size, location=location)
+
+    def _stream_blob(self, digest: str, size: int, *, location: str | None = None) -> None:
+        """GET from the source, PUT to the target, never holding the blob in memory."""
+        source, target = self._thread_source(), self._thread_target()
+        uploading = False
+        try:
+            with self._streams, source.open_blob(self.source_path, digest) as chunks:
+                uploading = True  # from here on upload_blob cancels the session on failure
+                target.upload_blob(
+                    self.target_path, digest, chunks, size=size or None, location=location
+                )
+        except BaseException:
+            if location is not None and not uploading:
+                target.cancel_upload(location, self.target_path)  # the mount's session
+            raise
         self._count("blobs_copied", size)
 
     def _present(self, target: RegistryClient, digest: str) -> bool:
@@ -273,15 +320,9 @@ class ImageCopier:
         todo = [(d, s) for d, s in blobs.items()]
         width = max(1, min(len(todo), max(self.parallelism, CHECK_PARALLELISM)))
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="blob") as pool:
-            futures = [pool.submit(self._copy_blob, d, s, d in optional) for d, s in todo]
-            first_error = None
-            for future in futures:
-                try:
-                    future.result()
-                except Exception as exc:  # re-raised below after the others settle
-                    first_error = first_error or exc
-            if first_error is not None:
-                raise first_error
+            _all_or_first_error(
+                [pool.submit(self._copy_blob, d, s, d in optional) for d, s in todo]
+            )
 
     # --- manifests -------------------------------------------------------------
     def put_manifest(self, node: ManifestNode, reference: str) -> None:
@@ -294,72 +335,114 @@ class ImageCopier:
                 f"{self.target_path}: the target stored {digest} for {node.digest}; refusing."
             )
 
-    def copy_plan(self, plan: CopyPlan, *, tag: str | None) -> None:
-        """Blobs, then child manifests by digest, then the top by digest, then (last) the tag."""
+    def copy_plan(self, plan: CopyPlan, *, tag: str | None, top: bool = True) -> None:
+        """Blobs, then child manifests by digest, then the top: by `tag` when one is given
+        (one PUT stores the manifest and moves the tag, last), else by digest.
+        `top=False` leaves the top manifest for the caller (`_put_top`)."""
         self.counters.blobs_total += len(plan.blobs)
         self.counters.bytes_total += plan.bytes_total
         self.counters.manifests_total += len(plan.manifests)
         self.on_progress(self.counters)
         self.copy_blobs(plan.blobs, plan.optional_blobs)
         for node in plan.manifests:
+            if node is plan.top:
+                if top:
+                    self._put_top(plan, tag or node.digest)
+                continue
             self.put_manifest(node, node.digest)
             self.counters.manifests_copied += 1
             self.on_progress(self.counters)
+
+    def _put_top(self, plan: CopyPlan, reference: str) -> None:
+        self.put_manifest(plan.top, reference)
+        self.counters.manifests_copied += 1
+        self.on_progress(self.counters)
+
+    def copy_image(self, plan: CopyPlan, *, tag: str | None = None) -> None:
+        """The image's content, then its signatures and other referrers, then `tag` (if
+        given) last. The source is asked for the referrers while the blobs move; when there
+        are none, the top manifest is PUT once, by the tag."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="referrers") as ahead:
+            asked = ahead.submit(self._referrers_of_all, plan.digests())
+            try:
+                self.copy_plan(plan, tag=None, top=False)
+            except BaseException:
+                asked.cancel()
+                raise
+            found = asked.result()
+        if tag and not any(f.cosign or f.entries for f in found.values()):
+            self._put_top(plan, tag)
+            return
+        self._put_top(plan, plan.top.digest)
+        self.copy_referrers(plan.digests(), found=found)
         if tag:
             self.put_manifest(plan.top, tag)
 
-    def copy_image(self, plan: CopyPlan) -> None:
-        """The image's content, then its signatures and other referrers (no tag moves)."""
-        self.copy_plan(plan, tag=None)
-        self.copy_referrers(plan.digests())
-
     # --- referrers ---------------------------------------------------------------
-    def copy_referrers(self, digests: list[str]) -> int:
+    def copy_referrers(
+        self, digests: list[str], *, found: dict[str, _Referrers] | None = None
+    ) -> int:
         """Copy what refers to the digests, recursively: cosign's `.sig/.att/.sbom` tags and
         OCI 1.1 referrers (referrers API and the `sha256-<hex>` fallback tag); the target's
-        fallback index is merged, never overwritten. Returns how many manifests."""
+        fallback index is merged, never overwritten. Returns how many manifests.
+
+        `found`: what the source said refers to `digests` (asked already); the referrers of
+        each further level are asked for all at once."""
         copied = 0
         seen = set(digests)
-        todo = [(digest, 1) for digest in digests]
-        while todo:
-            subject, depth = todo.pop(0)
-            found = self._referrers_of(subject)
-            for tag, digest in found.cosign:
-                self._check_bounds(subject, depth, copied)
-                plan = plan_image(self.source, self.source_path, digest)
-                self.copy_plan(plan, tag=tag)
-                self.tagged_referrers.append(
-                    TaggedReferrer(
-                        tag,
-                        digest,
-                        plan.top.media_type,
-                        plan.bytes_total,
-                        subject,
-                    )
+        level, depth = list(digests), 1
+        while level:
+            known = found if found is not None else self._referrers_of_all(level)
+            found = None
+            deeper: list[str] = []
+            for subject in level:
+                copied = self._copy_referrers_of(
+                    subject, known[subject], depth, copied, seen, deeper
                 )
-                copied += 1
-                if digest not in seen:
-                    seen.add(digest)
-                    todo.append((digest, depth + 1))
-            listed: list[dict[str, Any]] = []
-            for digest, entry in found.entries.items():
-                if digest in seen:
-                    listed.append(entry)
-                    continue
-                self._check_bounds(subject, depth, copied)
-                try:
-                    plan = plan_image(self.source, self.source_path, digest)
-                except ManifestUnknown:
-                    continue  # deleted, but still listed by a stale fallback index
-                self.copy_plan(plan, tag=None)
-                copied += 1
-                listed.append(entry)
-                seen.add(digest)
-                todo.append((digest, depth + 1))
-            if listed and (found.fallback is not None or not self._target_has_referrers_api()):
-                self._merge_fallback(subject, listed, found.fallback)
+            level, depth = deeper, depth + 1
         self.counters.signatures_copied = copied
         self.on_progress(self.counters)
+        return copied
+
+    def _copy_referrers_of(
+        self,
+        subject: str,
+        found: _Referrers,
+        depth: int,
+        copied: int,
+        seen: set[str],
+        deeper: list[str],
+    ) -> int:
+        """Copy the referrers of one subject; returns the running count, and appends to
+        `deeper` the referrers whose own referrers are asked for next."""
+        for tag, digest in found.cosign:
+            self._check_bounds(subject, depth, copied)
+            plan = plan_image(self.source, self.source_path, digest)
+            self.copy_plan(plan, tag=tag)
+            self.tagged_referrers.append(
+                TaggedReferrer(tag, digest, plan.top.media_type, plan.bytes_total, subject)
+            )
+            copied += 1
+            if digest not in seen:
+                seen.add(digest)
+                deeper.append(digest)
+        listed: list[dict[str, Any]] = []
+        for digest, entry in found.entries.items():
+            if digest in seen:
+                listed.append(entry)
+                continue
+            self._check_bounds(subject, depth, copied)
+            try:
+                plan = plan_image(self.source, self.source_path, digest)
+            except ManifestUnknown:
+                continue  # deleted, but still listed by a stale fallback index
+            self.copy_plan(plan, tag=None)
+            copied += 1
+            listed.append(entry)
+            seen.add(digest)
+            deeper.append(digest)
+        if listed and (found.fallback is not None or not self._target_has_referrers_api()):
+            self._merge_fallback(subject, listed, found.fallback)
         return copied
 
     copy_signatures = copy_referrers  # the name the worker used before referrers travelled
@@ -380,39 +463,69 @@ class ImageCopier:
 
     def _head(self, tag: str) -> str | None:
         try:
-            found = self.source.head_manifest(self.source_path, tag)
+            found = self._thread_source().head_manifest(self.source_path, tag)
         except NameUnknown:
             return None
         return found.digest if found else None
 
-    def _referrers_of(self, subject: str) -> _Referrers:
-        """Cosign tags, the referrers API and the fallback tag of one subject at the source.
+    def _listed(self, subject: str) -> list[dict[str, Any]]:
+        return self._thread_source().referrers(self.source_path, subject) or []
+
+    def _fallback_index(self, subject: str) -> oci_manifest.Manifest | None:
+        """The source's referrers tag schema index of `subject` (`sha256-<hex>`), if any."""
+        tag = oci_manifest.referrers_tag(subject)
+        digest = self._head(tag)
+        if not digest:
+            return None
+        try:
+            index = self._thread_source().get_manifest(self.source_path, digest)
+        except ManifestUnknown:
+            return None
+        if not index.is_index:
+            raise ManifestInvalid(
+                f"{self.source_path}:{tag} is not an index of referrers (OCI referrers tag "
+                "schema); refusing to copy it."
+            )
+        return index
+
+    def _referrers_of_all(self, subjects: list[str]) -> dict[str, _Referrers]:
+        """What refers to each subject at the source: its cosign tags, the referrers API and
+        its fallback tag, every question asked at once (CHECK_PARALLELISM wide).
 
         Only the specific tags are asked for (HEAD), never the repository's whole tag list.
         """
-        found = _Referrers()
-        for tag in oci_manifest.cosign_tags(subject):
-            digest = self._head(tag)
-            if digest:
-                found.cosign.append((tag, digest))
-        for entry in self.source.referrers(self.source_path, subject) or []:
-            digest = entry.get("digest")
-            if isinstance(digest, str) and oci_manifest.DIGEST_RE.fullmatch(digest):
-                found.entries.setdefault(digest, entry)
-        fallback_digest = self._head(oci_manifest.referrers_tag(subject))
-        if fallback_digest:
-            try:
-                index = self.source.get_manifest(self.source_path, fallback_digest)
-            except ManifestUnknown:
-                return found
-            if not index.is_index:
-                raise ManifestInvalid(
-                    f"{self.source_path}:{oci_manifest.referrers_tag(subject)} is not an index "
-                    "of referrers (OCI referrers tag schema); refusing to copy it."
-                )
-            found.fallback = index
+        questions: list[tuple[str, str, str]] = []  # (subject, kind, cosign tag)
+        for subject in subjects:
+            questions += [(subject, "cosign", tag) for tag in oci_manifest.cosign_tags(subject)]
+            questions += [(subject, "listed", ""), (subject, "fallback", "")]
+
+        def ask(question: tuple[str, str, str]) -> Any:
+            subject, kind, tag = question
+            if kind == "cosign":
+                return self._head(tag)
+            return self._listed(subject) if kind == "listed" else self._fallback_index(subject)
+
+        width = max(1, min(len(questions), CHECK_PARALLELISM))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="referrers") as pool:
+            answers = _all_or_first_error([pool.submit(ask, q) for q in questions])
+        found = {subject: _Referrers() for subject in subjects}
+        # Assembled in the order the questions were asked: cosign tags, then the referrers
+        # API's entries, then the fallback index's.
+        fallbacks: list[tuple[str, oci_manifest.Manifest]] = []
+        for (subject, kind, tag), answer in zip(questions, answers, strict=True):
+            if kind == "cosign" and answer:
+                found[subject].cosign.append((tag, answer))
+            elif kind == "listed":
+                for entry in answer:
+                    digest = entry.get("digest")
+                    if isinstance(digest, str) and oci_manifest.DIGEST_RE.fullmatch(digest):
+                        found[subject].entries.setdefault(digest, entry)
+            elif kind == "fallback" and answer is not None:
+                fallbacks.append((subject, answer))
+        for subject, index in fallbacks:
+            found[subject].fallback = index
             for entry in index.parsed().get("manifests") or []:
-                found.entries.setdefault(entry["digest"], entry)
+                found[subject].entries.setdefault(entry["digest"], entry)
         return found
 
     def _target_has_referrers_api(self) -> bool:

@@ -86,7 +86,10 @@ class _Watchdog:
                     target=self._run, name="registry-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is deadline:
+                # The watchdog sleeps until the earliest deadline: wake it only for an
+                # earlier one (not once per registry call).
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from registries.oci import RegistryClient
 from registries.oci import manifest as oci_manifest
 from registries.oci.constants import MAX_INDEX_DEPTH
 from registries.oci.errors import ManifestInvalid, RegistryError
+from registries.oci.manifest import Manifest
 
 CONFIG_MAX_BYTES = 4 * 1024 * 1024
 # Manifests read to describe one image: an index may list indexes, but pages and
@@ -78,7 +80,12 @@ class _IndexFacts:
 
 
 def _index_facts(
-    client: RegistryClient, path: str, parsed: dict, facts: _IndexFacts, depth: int = 0
+    client: RegistryClient,
+    path: str,
+    parsed: dict,
+    facts: _IndexFacts,
+    depth: int = 0,
+    known: Mapping[str, Manifest] | None = None,
 ) -> _IndexFacts:
     """Size (config + layers of every image below) and platforms of an index, recursively:
     an index may list indexes (a multi-arch image of multi-arch images)."""
@@ -91,13 +98,13 @@ def _index_facts(
             if child.platform not in facts.platforms:
                 facts.platforms.append(child.platform)
         try:
-            got = client.get_manifest(path, child.digest)
+            got = (known or {}).get(child.digest) or client.get_manifest(path, child.digest)
             child_parsed = oci_manifest.parse(got.body, got.media_type)
         except RegistryError:
             continue  # facts are best effort; the copy engine is strict
         if oci_manifest.is_index(got.media_type):
             if depth + 1 < MAX_INDEX_DEPTH:
-                _index_facts(client, path, child_parsed, facts, depth + 1)
+                _index_facts(client, path, child_parsed, facts, depth + 1, known)
         else:
             facts.size += _manifest_size(child_parsed)
     return facts
@@ -105,7 +112,17 @@ def _index_facts(
 
 def describe_image(client: RegistryClient, path: str, reference: str) -> ImageSummary:
     """Digest, media type, total size and platforms of the image a tag or digest points at."""
-    top = client.get_manifest(path, reference)
+    return describe_manifest(client, path, client.get_manifest(path, reference))
+
+
+def describe_manifest(
+    client: RegistryClient,
+    path: str,
+    top: Manifest,
+    known: Mapping[str, Manifest] | None = None,
+) -> ImageSummary:
+    """describe_image of a manifest already read; `known`: manifests below it already read
+    (by digest), which are not fetched again (only image configs are)."""
     parsed = oci_manifest.parse(top.body, top.media_type)
     if not oci_manifest.is_index(top.media_type):
         platform = _platform_of_config(client, path, parsed)
@@ -116,7 +133,7 @@ def describe_image(client: RegistryClient, path: str, reference: str) -> ImageSu
             [platform] if platform else [],
             subject=_subject_of(parsed),
         )
-    facts = _index_facts(client, path, parsed, _IndexFacts())
+    facts = _index_facts(client, path, parsed, _IndexFacts(), known=known)
     return ImageSummary(
         top.digest,
         top.media_type,

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from accounts.auth.keys import api_key_authenticate
+from accounts.auth.keys import LAST_USED_PRECISION, api_key_authenticate
 from accounts.docker_token import access_for
 from accounts.models import ApiArea, ApiKey, Permission
 from accounts.permissions import Principal
@@ -167,6 +167,26 @@ def test_expired_and_revoked_keys_are_refused(regs, alice):
     assert api_key_authenticate(raw_live[:-1] + ("A" if raw_live[-1] != "A" else "B")) is None
     live.refresh_from_db()
     assert live.last_used_at is not None
+
+
+def test_a_keys_last_use_is_recorded_to_the_minute_without_a_write_per_call(
+    regs, django_assert_num_queries
+):
+    key, raw = make_key(ApiKey.Kind.SYSTEM)
+    assert api_key_authenticate(raw) == key
+    key.refresh_from_db()
+    first = key.last_used_at
+    assert first is not None
+
+    with django_assert_num_queries(1):  # the lookup; no UPDATE within the minute
+        assert api_key_authenticate(raw) == key
+    key.refresh_from_db()
+    assert key.last_used_at == first
+
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=first - LAST_USED_PRECISION)
+    assert api_key_authenticate(raw) == key
+    key.refresh_from_db()
+    assert key.last_used_at > first
 
 
 def test_keys_of_deactivated_users_are_refused(regs, alice):

@@ -87,6 +87,11 @@ class ResilientWorker(Worker):
             tasks = tasks.filter(queue_name__in=self.queue_names)
         if self.excluded_queue_names:
             tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
+        # SQLite: look before locking. Every write wakes every lane there, and the claim's
+        # exclusive transaction would take the one write lock that the writer (a promotion
+        # being requested or run) is about to need.
+        if connections[tasks.db].vendor == "sqlite" and not tasks.exists():
+            return None, True
         with exclusive_transaction(tasks.db):
             try:
                 task_result = tasks.get_locked()

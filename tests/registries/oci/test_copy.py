@@ -72,7 +72,7 @@ class FakeRegistry:
     def mount_blob(self, repo, digest, from_repo):
         return False
 
-    def upload_blob(self, repo, digest, chunks, *, size=None, chunk_size=None):
+    def upload_blob(self, repo, digest, chunks, *, size=None, chunk_size=None, location=None):
         data = b"".join(chunks)
         assert digest_of(data) == digest
         self.blobs[(repo, digest)] = data
@@ -256,7 +256,7 @@ class _Gauge(FakeRegistry):
         self._during("head")
         return super().blob_size(repo, digest)
 
-    def upload_blob(self, repo, digest, chunks, *, size=None, chunk_size=None):
+    def upload_blob(self, repo, digest, chunks, *, size=None, chunk_size=None, location=None):
         self._during("upload")
         return super().upload_blob(repo, digest, chunks, size=size, chunk_size=chunk_size)
 

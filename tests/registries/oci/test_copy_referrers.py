@@ -195,7 +195,9 @@ def test_referrers_from_the_api_are_listed_in_the_fallback_index_of_a_target_wit
             return [sbom.referrer_descriptor] if digest == image.digest else []
 
     engine = copier_for(registry, src, dst)
-    engine.source = WithReferrersApi(registry.url, timeout=(2, 10))
+    # The referrers are asked for from the copier's threads, each with a client of its own.
+    engine.source_factory = lambda: WithReferrersApi(registry.url, timeout=(2, 10))
+    engine.source = engine.source_factory()
 
     _, copied = promote(engine, "1.0")
 
