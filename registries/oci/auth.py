@@ -145,7 +145,12 @@ class Authenticator:
             self._scheme, self._bearer = "bearer", bearer
             # The registry names the scopes it wants; ask for ours and its together.
             wanted = sorted(set(scopes) | set(bearer.scopes))
-            self._forget(bearer, wanted)
+            # Forget the token only if it is the one refused: a request sent before the
+            # token existed (another thread of a fork just fetched it) can use it.
+            sent = None  # unknown: forget the token
+            if response.request is not None:
+                sent = response.request.headers.get("Authorization") or ""
+            self._forget(bearer, wanted, refused=sent)
             return {"Authorization": f"Bearer {self._token(bearer, wanted)}"}
         if "basic" in challenges and self._credentials is not None:
             if self._scheme == "basic":
@@ -161,9 +166,13 @@ class Authenticator:
             frozenset(scopes),
         )
 
-    def _forget(self, challenge: Challenge, scopes: list[str]) -> None:
+    def _forget(self, challenge: Challenge, scopes: list[str], *, refused: str | None) -> None:
+        """Drop the cached token when it is the one `refused` (None: not known which)."""
+        key = self._key(challenge, scopes)
         with self._lock:
-            self._tokens.pop(self._key(challenge, scopes), None)
+            cached = self._tokens.get(key)
+            if cached is not None and (refused is None or refused == f"Bearer {cached[0]}"):
+                self._tokens.pop(key, None)
 
     def _token(self, challenge: Challenge, scopes: list[str]) -> str:
         key = self._key(challenge, scopes)

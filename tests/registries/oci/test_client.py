@@ -651,6 +651,34 @@ def test_real_registry_token_without_push_is_denied(token_registry, repo: str) -
     ), caught.value.message
 
 
+def test_forks_in_many_threads_share_one_token_fetched_once(token_registry, repo: str) -> None:
+    """A copy's threads each use a fork of one client: the realm is asked once per scope,
+    even when they all start at once without a token (one fetch, the others wait for it)."""
+    client = RegistryClient(token_registry.registry.url, username="alice", password="secret")
+    body, _ = put_image(client, repo, "1.0")
+    layer = manifest.blobs(manifest.parse(body))[0]
+    parent = RegistryClient(token_registry.registry.url, username="alice", password="secret")
+    realm = token_registry.realm.requests
+    asked_before = len(realm)
+    start = threading.Barrier(8)
+    sizes: list[int | None] = []
+
+    def look() -> None:
+        fork = parent.fork()
+        start.wait(timeout=10)
+        for _ in range(3):
+            sizes.append(fork.blob_size(repo, layer.digest))
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sizes == [layer.size] * 24
+    assert len(realm) - asked_before == 1
+
+
 def test_real_registry_token_realm_with_basic_credentials(token_registry, repo: str) -> None:
     client = RegistryClient(token_registry.registry.url, username="alice", password="secret")
     body, digest = put_image(client, repo, "1.0")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import threading
 
 import pytest
+from django.utils import timezone
 
 from accounts.permissions import Principal
 from promoter.errors import Invalid, NotFound
@@ -304,3 +306,67 @@ def test_real_worker_runs_a_queued_promotion(demo, pushed, real_worker):
     assert done and promotion.status == "succeeded", promotion.error
     assert raw(demo, "rcdocker", repo, "1.0") == raw(demo, "devdocker", repo, "1.0")
     assert HistoryEvent.objects.filter(action="promoted", repository=repo).count() == 1
+
+
+def test_a_running_promotion_whose_worker_died_gives_way_to_the_next_one(
+    demo, pushed, queued_only, settings
+):
+    """The one-running lock is taken with one UPDATE; only when a holder refuses it is the
+    holder looked at, failed if its worker stopped, and the lock taken after all."""
+    repo, info = pushed
+    settings.PROMOTER_STALE_SECONDS = 2
+    dead = Promotion.objects.create(
+        source=reg("devdocker"),
+        target=reg("rcdocker"),
+        repository=repo,
+        tag="1.0",
+        digest="sha256:" + "d" * 64,  # an earlier image, whose worker died copying it
+        actor="Admin",
+        status=Promotion.Status.RUNNING,
+        attempts=1,
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=30),
+    )
+    promotion = promote(repo)
+
+    done = promotion_execute(promotion_id=promotion.pk)
+
+    assert done.status == "succeeded", done.error
+    assert (done.attempts, done.started_at is not None) == (1, True)
+    dead.refresh_from_db()
+    assert dead.status == "failed"
+    assert "The worker running this promotion stopped" in dead.error
+    assert raw(demo, "rcdocker", repo, "1.0") == raw(demo, "devdocker", repo, "1.0")
+
+
+def test_a_same_host_promotion_mints_each_token_once_however_many_blobs(
+    demo, admin_creds, unique_repo, tmp_path, queued_only, monkeypatch
+):
+    """The copy's threads share the bundled registry's tokens: one per set of scopes, not
+    one per thread (each mint is an RSA signature)."""
+    from accounts import tokens
+
+    push_image(
+        demo.hostport,
+        f"devdocker/{unique_repo}",
+        "1.0",
+        layers=9,
+        layer_size=1024,
+        creds=admin_creds,
+        tmp_path=tmp_path,
+    )
+    promotion = promote(unique_repo)
+    minted: list[tuple[str, ...]] = []
+    mint = tokens.system_token_provider
+
+    def counted(scopes: list[str]) -> str:
+        minted.append(tuple(scopes))
+        return mint(scopes)
+
+    monkeypatch.setattr(tokens, "system_token_provider", counted)
+
+    done = promotion_execute(promotion_id=promotion.pk)
+
+    assert done.status == "succeeded", done.error
+    assert done.blobs_mounted == done.blobs_total == 10
+    assert raw(demo, "rcdocker", unique_repo, "1.0") == raw(demo, "devdocker", unique_repo, "1.0")
+    assert minted and len(minted) == len(set(minted)), minted
