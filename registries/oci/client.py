@@ -382,9 +382,10 @@ class RegistryClient:
     def _discard(self, response: requests.Response) -> None:
         """Read a small unneeded body so the connection is reused; drop a large one."""
         try:
-            data = b""
-            if response.request.method != "HEAD":
-                data = response.raw.read(_DISCARD_LIMIT + 1, decode_content=False) or b""
+            # Read even a HEAD answer (nothing to read): that ends it, so the connection goes
+            # back to the pool ready for its next request. An answer left open makes that
+            # request fail (ResponseNotReady) when another thread takes the connection first.
+            data = response.raw.read(_DISCARD_LIMIT + 1, decode_content=False) or b""
             if len(data) <= _DISCARD_LIMIT:
                 response._content = data
                 response._content_consumed = True
@@ -1044,9 +1045,10 @@ class RegistryClient:
                 keep_body=True,
                 retry=False,
             )
+            if response.status_code != 200:
+                self._discard(response)  # no referrers API: keep the connection for the next call
+                return None
             with response:
-                if response.status_code != 200:
-                    return None
                 body = self._read_body(response, limit=MAX_MANIFEST_BYTES, what="referrers index")
         try:
             document = json.loads(body)

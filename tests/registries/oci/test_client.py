@@ -651,6 +651,32 @@ def test_real_registry_token_without_push_is_denied(token_registry, repo: str) -
     ), caught.value.message
 
 
+def test_a_connection_a_fork_hands_back_serves_another_fork_that_instant(
+    registry: BackingRegistry, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forks share one pool, so another thread may take a connection the moment it is
+    handed back: after a HEAD (nothing to read) too, it must be ready for a new request."""
+    from urllib3.connectionpool import HTTPConnectionPool
+
+    first = RegistryClient(registry.url, timeout=(2, 10), retries=1)  # an error shows, no retry
+    second = first.fork()
+    data = os.urandom(100)
+    digest = put_blob(first, repo, data, OCI_LAYER)["digest"]
+    handed_back = HTTPConnectionPool._put_conn
+    taken: list[int | None] = []
+
+    def hand_back_then_take(pool, conn):  # type: ignore[no-untyped-def]
+        handed_back(pool, conn)
+        if not taken:  # the other thread takes it at once (the pool gives the newest first)
+            taken.append(None)
+            taken.append(second.blob_size(repo, digest))
+
+    monkeypatch.setattr(HTTPConnectionPool, "_put_conn", hand_back_then_take)
+
+    assert first.head_manifest(repo, "no-such-tag") is None
+    assert taken == [None, len(data)]
+
+
 def test_forks_in_many_threads_share_one_token_fetched_once(token_registry, repo: str) -> None:
     """A copy's threads each use a fork of one client: the realm is asked once per scope,
     even when they all start at once without a token (one fetch, the others wait for it)."""
