@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import wait
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,7 +21,14 @@ from django.utils import timezone
 from registries.connections import client_for, same_backing_host
 from registries.models import Promotion, Registry, Tag
 from registries.oci import manifest as oci_manifest
-from registries.oci.copy import CopyCounters, CopyPlan, ImageCopier, TaggedReferrer, plan_image
+from registries.oci.copy import (
+    CopyCounters,
+    CopyPlan,
+    ImageCopier,
+    TaggedReferrer,
+    in_background,
+    plan_image,
+)
 from registries.oci.errors import (
     DigestMismatch,
     ManifestUnknown,
@@ -279,13 +287,9 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], li
         raise _Vanished() from exc
     # What the index will say about the image, read from the source while the blobs move
     # (same digest, same content), so describing it adds nothing to the promotion's time.
-    describer = threading.Thread(
-        target=_describe_into,
-        args=(live, copier.source_factory(), copier.source_path, plan),
-        daemon=True,
-        name="describe",
+    describer = in_background(
+        _describe_into, live, copier.source_factory(), copier.source_path, plan
     )
-    describer.start()
     try:
         if promotion.by_digest:
             candidates = _source_tags(promotion)
@@ -303,7 +307,7 @@ def _copy(promotion: Promotion, live: dict) -> tuple[CopyCounters, list[str], li
         _save_counters_quietly(promotion.pk, copier.counters)  # what was done before failing
         raise
     finally:
-        describer.join(timeout=30)
+        wait([describer], timeout=30)  # informative: _succeed copes without it
     return copier.counters, tags, copier.tagged_referrers
 
 

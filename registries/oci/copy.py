@@ -11,10 +11,11 @@ copy, mount and find already there.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,19 @@ from registries.oci.retry import RetryPolicy
 # HEAD checks and cross-repository mounts move no bytes: they run this many at once, while
 # streamed copies stay within the copier's `parallelism`.
 CHECK_PARALLELISM = 8
+# Threads of the copy engine, shared by every copy in the process and started once: a
+# same-host promotion of small blobs spent more time starting threads than mounting.
+COPY_THREADS = 16
+_threads: ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _threads
+    with _threads_lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="copy")
+        return _threads
 
 
 @dataclass
@@ -152,7 +166,12 @@ def signature_tags(tags: list[str], digests: list[str]) -> list[str]:
     return sorted(t for t in tags if t in wanted)
 
 
-def _all_or_first_error(futures: list[Future]) -> list[Any]:
+def in_background(call: Callable[..., Any], *args: Any) -> Future:
+    """Run `call(*args)` on the copy engine's threads (already started) and return at once."""
+    return _pool().submit(call, *args)
+
+
+def _settled(futures: list[Future]) -> list[Any]:
     """The futures' results in order, once all have settled; the first error is raised."""
     results, first_error = [], None
     for future in futures:
@@ -163,6 +182,29 @@ def _all_or_first_error(futures: list[Future]) -> list[Any]:
     if first_error is not None:
         raise first_error
     return results
+
+
+def _run_windowed(calls: list[Callable[[], Any]], width: int) -> None:
+    """Run the calls on the copy engine's threads, at most `width` at once. Once one fails
+    no further call starts; the first error is raised when those running have settled.
+
+    Only callers outside the pool wait on it (a call never waits for another call), so a
+    busy pool delays a copy but never deadlocks it."""
+    pool, running, first_error = _pool(), set(), None
+    pending = list(reversed(calls))
+    while pending or running:
+        while pending and first_error is None and len(running) < max(1, width):
+            running.add(pool.submit(pending.pop()))
+        if not running:
+            break
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            try:
+                future.result()
+            except Exception as exc:  # raised once the running calls have settled
+                first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
 
 
 @dataclass(frozen=True)
@@ -317,12 +359,11 @@ class ImageCopier:
 
         Checks and mounts run CHECK_PARALLELISM at once, streamed copies `parallelism`.
         `optional` blobs (foreign layers) are skipped when the source lacks them too."""
-        todo = [(d, s) for d, s in blobs.items()]
-        width = max(1, min(len(todo), max(self.parallelism, CHECK_PARALLELISM)))
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="blob") as pool:
-            _all_or_first_error(
-                [pool.submit(self._copy_blob, d, s, d in optional) for d, s in todo]
-            )
+        calls = [
+            functools.partial(self._copy_blob, digest, size, digest in optional)
+            for digest, size in blobs.items()
+        ]
+        _run_windowed(calls, max(self.parallelism, CHECK_PARALLELISM))
 
     # --- manifests -------------------------------------------------------------
     def put_manifest(self, node: ManifestNode, reference: str) -> None:
@@ -362,14 +403,15 @@ class ImageCopier:
         """The image's content, then its signatures and other referrers, then `tag` (if
         given) last. The source is asked for the referrers while the blobs move; when there
         are none, the top manifest is PUT once, by the tag."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="referrers") as ahead:
-            asked = ahead.submit(self._referrers_of_all, plan.digests())
-            try:
-                self.copy_plan(plan, tag=None, top=False)
-            except BaseException:
-                asked.cancel()
-                raise
-            found = asked.result()
+        asked = self._ask_referrers(plan.digests())
+        try:
+            self.copy_plan(plan, tag=None, top=False)
+        except BaseException:
+            for future in asked[1]:
+                future.cancel()
+            wait(asked[1])  # those already asking finish (each call has its deadline)
+            raise
+        found = self._referrers_found(asked)
         if tag and not any(f.cosign or f.entries for f in found.values()):
             self._put_top(plan, tag)
             return
@@ -490,25 +532,30 @@ class ImageCopier:
 
     def _referrers_of_all(self, subjects: list[str]) -> dict[str, _Referrers]:
         """What refers to each subject at the source: its cosign tags, the referrers API and
-        its fallback tag, every question asked at once (CHECK_PARALLELISM wide).
+        its fallback tag, every question asked at once (on the copy engine's threads).
 
         Only the specific tags are asked for (HEAD), never the repository's whole tag list.
         """
+        return self._referrers_found(self._ask_referrers(subjects))
+
+    def _ask_referrers(self, subjects: list[str]) -> tuple[list, list[Future]]:
+        """Start asking about the subjects' referrers; _referrers_found collects the answers."""
         questions: list[tuple[str, str, str]] = []  # (subject, kind, cosign tag)
         for subject in subjects:
             questions += [(subject, "cosign", tag) for tag in oci_manifest.cosign_tags(subject)]
             questions += [(subject, "listed", ""), (subject, "fallback", "")]
 
-        def ask(question: tuple[str, str, str]) -> Any:
-            subject, kind, tag = question
+        def ask(subject: str, kind: str, tag: str) -> Any:
             if kind == "cosign":
                 return self._head(tag)
             return self._listed(subject) if kind == "listed" else self._fallback_index(subject)
 
-        width = max(1, min(len(questions), CHECK_PARALLELISM))
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="referrers") as pool:
-            answers = _all_or_first_error([pool.submit(ask, q) for q in questions])
-        found = {subject: _Referrers() for subject in subjects}
+        return questions, [_pool().submit(ask, *question) for question in questions]
+
+    def _referrers_found(self, asked: tuple[list, list[Future]]) -> dict[str, _Referrers]:
+        questions, futures = asked
+        answers = _settled(futures)
+        found = {subject: _Referrers() for subject, _, _ in questions}
         # Assembled in the order the questions were asked: cosign tags, then the referrers
         # API's entries, then the fallback index's.
         fallbacks: list[tuple[str, oci_manifest.Manifest]] = []

@@ -189,13 +189,20 @@ def promotion_already(
     """The promotion that already does (or did) this, if asking again would add nothing."""
     same = Promotion.objects.filter(
         source=source, target=target, repository=repository, tag=tag, digest=digest
-    ).select_related("source", "target")
+    )
+    # Asked on every request, and mostly answered "no": look at ids and digests only.
     pending = same.filter(status__in=[Promotion.Status.QUEUED, Promotion.Status.RUNNING])
-    found = pending.order_by("-created_at").first()
+    found = pending.order_by("-created_at").values_list("pk", flat=True).first()
     if found is not None:
-        return found
-    at_target = Tag.objects.filter(registry=target, repository__name=repository, name=tag).first()
-    if at_target is None or at_target.digest != digest:
+        existing = same.select_related("source", "target").filter(pk=found).first()
+        if existing is not None:
+            return existing
+    at_target = (
+        Tag.objects.filter(registry=target, repository__name=repository, name=tag)
+        .values_list("digest", flat=True)
+        .first()
+    )
+    if at_target != digest:
         return None
     last = (
         Promotion.objects.filter(target=target, repository=repository, tag=tag)

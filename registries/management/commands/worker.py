@@ -87,10 +87,10 @@ class ResilientWorker(Worker):
             tasks = tasks.filter(queue_name__in=self.queue_names)
         if self.excluded_queue_names:
             tasks = tasks.exclude(queue_name__in=self.excluded_queue_names)
-        # SQLite: look before locking. Every write wakes every lane there, and the claim's
-        # exclusive transaction would take the one write lock that the writer (a promotion
-        # being requested or run) is about to need.
-        if connections[tasks.db].vendor == "sqlite" and not tasks.exists():
+        # Look before locking: every enqueue wakes every lane (on SQLite, every write does),
+        # and a lane with nothing to do should not open a locking transaction beside the
+        # one that claims the task (on SQLite it would take the one write lock).
+        if not tasks.exists():
             return None, True
         with exclusive_transaction(tasks.db):
             try:
