@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from contextlib import contextmanager
 
 import pytest
 
 from registries.oci.constants import OCI_INDEX, OCI_MANIFEST
-from registries.oci.copy import ImageCopier, plan_image, signature_tags
+from registries.oci.copy import ImageCopier, _run_windowed, plan_image, signature_tags
 from registries.oci.errors import DigestMismatch, ManifestUnknown, NameUnknown
 from registries.oci.manifest import Descriptor, Manifest
 
@@ -314,3 +315,34 @@ def test_a_dry_run_walks_the_same_way_counts_what_a_copy_does_and_writes_nothing
     assert (dry.counters.blobs_skipped, dry.counters.bytes_skipped) == (1, len(layer))
     assert dry.counters.blobs_copied == dry.counters.blobs_total - 1 > 0
     assert dry.counters.signatures_copied == 1
+
+
+def test_calls_run_a_window_at_a_time_and_none_starts_after_a_failure():
+    """The copy engine's threads are shared by every copy in the process: each copy keeps
+    its own window, and stops starting work once a call failed."""
+    lock, release = threading.Lock(), threading.Event()
+    running, most, started = 0, 0, []
+
+    def call(number: int):
+        def run() -> None:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+                started.append(number)
+            try:
+                if number == 0:
+                    threading.Timer(0.2, release.set).start()  # after the failure is seen
+                    raise RuntimeError("the first blob failed")
+                assert release.wait(timeout=10)
+            finally:
+                with lock:
+                    running -= 1
+
+        return run
+
+    with pytest.raises(RuntimeError, match="the first blob failed"):
+        _run_windowed([call(n) for n in range(6)], width=2)
+
+    assert sorted(started) == [0, 1]  # the other four never started
+    assert most <= 2
