@@ -677,6 +677,22 @@ def test_a_connection_a_fork_hands_back_serves_another_fork_that_instant(
     assert taken == [None, len(data)]
 
 
+def test_a_proxy_from_the_environment_carries_the_calls_to_a_plain_http_registry(
+    stub_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls to a plain-HTTP registry skip requests' per-call work, but not a proxy the
+    environment names for it: those still go through the proxy."""
+    proxy = stub_server(lambda request: (200, {"Docker-Distribution-Api-Version": "2"}, b"{}"))
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("http_proxy", proxy.url)
+
+    RegistryClient("http://registry.invalid:5000").ping()
+
+    assert [r.path for r in proxy.requests] == ["http://registry.invalid:5000/v2/"]
+
+
 def test_forks_in_many_threads_share_one_token_fetched_once(token_registry, repo: str) -> None:
     """A copy's threads each use a fork of one client: the realm is asked once per scope,
     even when they all start at once without a token (one fetch, the others wait for it)."""
