@@ -493,7 +493,9 @@ class Waiting:
 
     @property
     def count_label(self) -> str:
-        return f"{WAITING_WINDOW}+" if self.count >= WAITING_WINDOW else str(self.count)
+        # Every image of a full window waits: there may be more beyond it.
+        full = self.windowed and self.count >= WAITING_WINDOW
+        return f"{WAITING_WINDOW}+" if full else str(self.count)
 
 
 @dataclass
