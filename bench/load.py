@@ -24,26 +24,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import signed_in  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 from tests.support.runner import PASSWORD, Run  # noqa: E402
-
-
-def _signed_in(url: str) -> requests.Session:
-    """A session signed in as Admin through the login page, as a person's browser is."""
-    session = requests.Session()
-    session.get(url + "/accounts/login/", timeout=60)
-    session.post(
-        url + "/accounts/login/",
-        data={
-            "username": "Admin",
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        timeout=60,
-    )
-    if "sessionid" not in session.cookies:
-        raise SystemExit("Admin could not sign in")
-    return session
 
 
 def main() -> None:
@@ -78,7 +61,7 @@ def main() -> None:
         # in); the API takes Basic user:password, as pgutil sends it. Each client signs in
         # before the clock starts: a sign-in is a deliberately slow password hash, and
         # sixteen at once would be timed as the other clients' latency.
-        sessions = [_signed_in(run.url) for _ in range(args.clients)]
+        sessions = [signed_in(run.url, "Admin", PASSWORD) for _ in range(args.clients)]
         deadline = time.monotonic() + args.seconds
 
         def client(seed: int) -> None:

@@ -27,7 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import Postgres, Web, machine, percentile, readme_section  # noqa: E402
+from bench.support import (  # noqa: E402
+    Postgres,
+    Web,
+    machine,
+    percentile,
+    readme_section,
+    signed_in,
+)
 
 PASSWORD = "bench-password"
 VIEWER = "viewer"  # may view devdocker only
@@ -420,27 +427,6 @@ def child(scale: float, out: Path) -> None:
 # --- the orchestrating parent ------------------------------------------------------------
 
 
-def _signed_in(url: str, who: str):
-    """A session signed in through the login page: pages take no Basic auth (only the API
-    does), and a page asked with it answers with a redirect to sign in."""
-    import requests
-
-    session = requests.Session()
-    session.get(url + "/accounts/login/", timeout=60)
-    answer = session.post(
-        url + "/accounts/login/",
-        data={
-            "username": who,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        timeout=60,
-    )
-    if "sessionid" not in session.cookies:
-        raise SystemExit(f"{who} could not sign in: {answer.status_code}")
-    return session
-
-
 def measure(url: str, listed, requests_per_page: int) -> dict:
     """p50/p95 ms and errors of every page, per user, through real HTTP (sequential).
 
@@ -449,7 +435,7 @@ def measure(url: str, listed, requests_per_page: int) -> dict:
     """
     results = {}
     for who in ("Admin", VIEWER):
-        session = _signed_in(url, who)
+        session = signed_in(url, who, PASSWORD)
         for _ in range(8):  # both gunicorn workers remember the verified password
             session.get(url + "/api/promotions/list", auth=(who, PASSWORD), timeout=60)
         for label, path, params in listed:

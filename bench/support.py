@@ -207,3 +207,24 @@ def readme_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block
     readme.write_text(text)
+
+
+def signed_in(url: str, username: str, password: str):
+    """A session signed in through the login page, as a person's browser is: pages take no
+    Basic auth (only the API does), and a page asked with it redirects to sign in."""
+    import requests
+
+    session = requests.Session()
+    session.get(url + "/accounts/login/", timeout=60)
+    answer = session.post(
+        url + "/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        timeout=60,
+    )
+    if "sessionid" not in session.cookies:
+        raise SystemExit(f"{username} could not sign in: {answer.status_code}")
+    return session

@@ -610,10 +610,6 @@ class RegistryClient:
             )
 
     def cancel_upload(self, location: str, repository: str) -> None:
-        """Free an upload session (opened by a mount that answered 202) nobody will finish."""
-        self._cancel_upload(location, repository)
-
-    def _cancel_upload(self, location: str, repository: str) -> None:
         """Free an upload session the registry would otherwise keep (and its bytes) for days.
 
         Best effort, but checked: the registry may still be writing the body of a PUT that
@@ -954,7 +950,7 @@ class RegistryClient:
                 self._check_blob_size(size, f"blob {digest} for {repository}")
         except BaseException:
             if location is not None:
-                self._cancel_upload(location, repository)
+                self.cancel_upload(location, repository)
             raise
         if self.max_blob_bytes is not None:
             chunks = self._capped(chunks, self.max_blob_bytes, f"blob {digest}")
@@ -1021,7 +1017,7 @@ class RegistryClient:
                     retry=False,
                 )
         except BaseException:
-            self._cancel_upload(location, repository)
+            self.cancel_upload(location, repository)
             raise
         return self._stored_as(response, digest, f"blob {digest}")
 
@@ -1076,7 +1072,7 @@ class RegistryClient:
         if location is None:
             return True
         # 202 opened an ordinary upload session instead; close it, the caller uploads.
-        self._cancel_upload(location, repository)
+        self.cancel_upload(location, repository)
         return False
 
     def mount_or_open_upload(self, repository: str, digest: str, from_repo: str) -> str | None:
